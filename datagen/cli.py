@@ -1,0 +1,131 @@
+"""`datagen` command line: run | validate | export | steps."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from datagen import __version__
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    if getattr(args, "input", None):
+        found["input.path"] = args.input
+    if getattr(args, "out", None):
+        found["output.path"] = args.out
+    if getattr(args, "limit", None):
+        found["input.limit"] = args.limit
+    return found
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from datagen.executors.local import LocalExecutor
+    from datagen.manifest import load_manifest
+    from datagen.run import run
+
+    manifest = load_manifest(args.manifest, _overrides(args))
+    if args.workers > 1:
+        from datagen.executors.dask import DaskExecutor
+
+        executor: Any = DaskExecutor(workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+    else:
+        executor = LocalExecutor(progress=not args.no_progress)
+    stats = run(manifest, executor=executor, overwrite=args.overwrite)
+    print(f"{stats['kept']} kept of {stats['seen']} ({stats['dropped_total']} dropped) -> {manifest.output.path}")
+    for reason, n in stats["dropped"].items():
+        print(f"  dropped {n:6d}  {reason}")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from datagen.manifest import load_manifest
+    from datagen.run import plan_run
+
+    manifest = load_manifest(args.manifest, _overrides(args))
+    plan = plan_run(manifest)
+    steps = " → ".join(s.step for s in manifest.steps)
+    print(f"{args.manifest}: ok — {plan.total} records in {len(plan.shards)} shard(s) ({plan.format}); steps: {steps}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from datagen.export import export
+
+    path = export(Path(args.dataset), args.format)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_steps(args: argparse.Namespace) -> int:
+    from datagen import registry
+
+    for title, table, attr in (("steps", registry.STEPS, "Config"), ("backends", registry.BACKENDS, "Settings")):
+        print(f"{title}:")
+        for name in table:
+            cls = registry.load_class(table[name])
+            doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
+            print(f"  {name:16s} {doc}")
+            if args.verbose:
+                for field, info in getattr(cls, attr).model_fields.items():
+                    default = "required" if info.is_required() else json.dumps(info.default, default=str)
+                    print(f"      {field}: {default}  {info.description or ''}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="datagen", description=__doc__)
+    p.add_argument("--version", action="version", version=f"datagen {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("run", help="run a manifest: source → steps → sharded dataset (resumes where it stopped)")
+    r.add_argument("manifest", help="run manifest (YAML)")
+    r.add_argument("--input", help="input data file or folder (overrides input.path)")
+    r.add_argument("--out", help="output folder (overrides output.path)")
+    r.add_argument("--limit", type=int, help="read at most N records")
+    r.add_argument("--workers", type=int, default=1, help="N > 1 runs shards on a local Dask cluster of N workers")
+    r.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    r.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    r.set_defaults(func=cmd_run)
+
+    v = sub.add_parser("validate", help="check a manifest and its input without loading any model")
+    v.add_argument("manifest")
+    v.add_argument("--input")
+    v.add_argument("--out")
+    v.add_argument("--limit", type=int)
+    v.set_defaults(func=cmd_validate)
+
+    e = sub.add_parser("export", help="export a finished dataset to a trainer's format")
+    e.add_argument("dataset", help="output folder of a run")
+    e.add_argument("--format", default="swift", choices=["swift"])
+    e.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("steps", help="list the steps and backends a manifest can use")
+    s.add_argument("--verbose", "-v", action="store_true", help="show each one's options")
+    s.set_defaults(func=cmd_steps)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from datagen.backends.base import BackendError
+    from datagen.manifest import ManifestError
+    from datagen.readers import SourceError
+    from datagen.run import RunMismatchError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (ManifestError, SourceError, RunMismatchError, BackendError, FileNotFoundError) as err:
+        print(f"datagen: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

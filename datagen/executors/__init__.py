@@ -1,0 +1,1 @@
+"""Executors run the shards of a plan: `LocalExecutor` in this process, `DaskExecutor` on a Dask cluster."""

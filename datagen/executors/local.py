@@ -1,0 +1,55 @@
+"""Run shards one after another in this process: the default, and what a Dask worker does per shard."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tqdm import tqdm
+
+from datagen.pipeline import Pipeline
+from datagen.readers import Plan, ShardSpec
+from datagen.shards import OutputDir
+
+log = logging.getLogger(__name__)
+
+
+def commit_shard(pipeline: Pipeline, out: OutputDir, shard: ShardSpec, on_progress: Any = None) -> dict[str, Any]:
+    """Process one shard and commit it exactly once (the marker is written last)."""
+    result = pipeline.run_shard(shard, on_progress)
+    out.commit(shard.index, shard.count, result.kept, result.rejected, pipeline.meta_features(), result.stats)
+    return result.stats
+
+
+class LocalExecutor:
+    def __init__(self, *, retries: int = 1, progress: bool = True) -> None:
+        self.retries = retries
+        self.progress = progress
+
+    def run(self, manifest: Any, out: OutputDir, plan: Plan) -> None:
+        todo = [s for s in plan.shards if not out.is_done(s.index)]
+        if not todo:
+            return
+        pipeline = Pipeline(manifest)
+        done_records = plan.total - sum(s.stop - s.start for s in todo)
+        counts = {"kept": 0, "dropped": 0}
+        with tqdm(total=plan.total, initial=done_records, unit="rec", disable=not self.progress) as bar:
+
+            def on_progress(kept: int, dropped: int) -> None:
+                counts["kept"] += kept
+                counts["dropped"] += dropped
+                bar.update(kept + dropped)
+                bar.set_postfix(counts, refresh=False)
+
+            try:
+                for shard in todo:
+                    for attempt in range(self.retries + 1):
+                        try:
+                            commit_shard(pipeline, out, shard, on_progress)
+                            break
+                        except (OSError, RuntimeError) as err:
+                            if attempt == self.retries:
+                                raise
+                            log.warning("shard %d failed (%r); retrying", shard.index, err)
+            finally:
+                pipeline.teardown()

@@ -1,0 +1,196 @@
+"""Run manifests: YAML validated into typed objects before any model loads.
+
+Relative paths resolve against the manifest's own folder, so a manifest runs the same from any working
+directory. Errors name the file, the key and the valid options, all at once.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+
+from datagen import registry
+from datagen.steps import StepConfig
+
+CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index")
+
+
+class ManifestError(ValueError):
+    """One message listing every problem found in a manifest."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputConfig(_Strict):
+    path: Path
+    format: Literal["auto", "swift", "llava", "parquet", "hf"] = "auto"
+    allow_outside_paths: bool = Field(
+        False, description="let image/audio paths be absolute or escape the data file's folder with '..'"
+    )
+    limit: int | None = Field(None, ge=1, description="read at most this many records")
+
+
+class OutputConfig(_Strict):
+    path: Path
+    shard_size: int = Field(256, ge=1, description="input records per shard (the unit of work and of resume)")
+    split: str = Field("train", pattern=r"^[a-z][a-z0-9_]*$")
+    exports: list[Literal["swift"]] = Field(default_factory=list)
+
+
+@cache
+def _backend_union() -> Any:
+    variants = []
+    for engine in registry.BACKENDS:
+        settings = registry.backend_class(engine).Settings
+        variants.append(create_model(f"Backend_{engine}", __base__=settings, engine=(Literal[engine], ...)))
+    return Annotated[_union(variants), Field(discriminator="engine")]
+
+
+@cache
+def _step_union() -> Any:
+    variants = []
+    for name in registry.STEPS:
+        config = registry.step_class(name).Config
+        variants.append(create_model(f"Step_{name}", __base__=config, step=(Literal[name], ...)))
+    return Annotated[_union(variants), Field(discriminator="step")]
+
+
+def _union(types: list[Any]) -> Any:
+    from typing import Union
+
+    return Union[tuple(types)]  # noqa: UP007 - built at run time from the registry
+
+
+@cache
+def _manifest_model() -> type[BaseModel]:
+    return create_model(
+        "Manifest",
+        __base__=_ManifestBase,
+        backends=(dict[str, _backend_union()], Field(default_factory=dict)),
+        steps=(list[_step_union()], Field(min_length=1)),
+    )
+
+
+class _ManifestBase(_Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = ""
+    seed: int = 0
+    on_error: Literal["skip", "raise"] = Field("skip", description="a record whose step raises: reject it, or stop")
+    input: InputConfig
+    output: OutputConfig
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> _ManifestBase:
+        problems: list[str] = []
+        available = set(CORE_FIELDS)
+        backends: dict[str, Any] = getattr(self, "backends", {})
+        for i, step in enumerate(getattr(self, "steps", [])):
+            cls = registry.step_class(step.step)
+            for where, ref, method in cls.backend_refs(step):
+                if ref not in backends:
+                    problems.append(
+                        f"steps.{i}.{where}: no backend named {ref!r}; defined: {sorted(backends) or 'none'}"
+                    )
+                elif not hasattr(registry.backend_class(backends[ref].engine), method):
+                    problems.append(f"steps.{i}.{where}: backend {ref!r} ({backends[ref].engine}) cannot {method}")
+            missing = [key for key in cls.reads if key not in available]
+            if missing:
+                problems.append(f"steps.{i} ({step.step}) reads {missing}, which no earlier step writes")
+            available.update(cls.writes)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def step_configs(manifest: Any) -> list[tuple[str, StepConfig]]:
+    return [(s.step, s) for s in manifest.steps]
+
+
+def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+    """Read, resolve and validate; `overrides` are dotted keys (`input.path`) from the command line."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot read: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: a manifest is a YAML mapping with keys name, input, output, backends, steps")
+    for dotted, value in (overrides or {}).items():
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = value
+    base = path.parent.resolve()
+    for section in ("input", "output"):
+        sec = data.get(section)
+        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
+            override = (overrides or {}).get(f"{section}.path")
+            root = Path.cwd() if override is not None else base  # command-line paths are relative to the shell
+            sec["path"] = str((root / sec["path"]).resolve())
+    try:
+        return _manifest_model().model_validate(data)
+    except ValidationError as err:
+        raise ManifestError(format_errors(path, err)) from None
+
+
+def format_errors(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} problem(s) in the manifest"]
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            valid = _valid_keys(e["loc"][:-1])
+            close = difflib.get_close_matches(str(e["loc"][-1]), valid, n=1)
+            msg = f"unknown key{f' (did you mean {close[0]!r}?)' if close else ''}; valid keys: {', '.join(valid)}"
+        elif e["type"] == "union_tag_invalid":
+            msg = msg.replace("Input tag", "unknown name").replace("found using", "in")
+        lines.append(f"  {loc}: {msg}")
+    return "\n".join(lines)
+
+
+def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
+    """The field names of the model at `loc`, so an unknown-key error can list the right alternatives."""
+    model: Any = _manifest_model()
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if part in registry.STEPS and model is not _manifest_model():
+            model = registry.step_class(part).Config
+            continue
+        if part in registry.BACKENDS and model is not _manifest_model():
+            model = registry.backend_class(part).Settings
+            continue
+        field = getattr(model, "model_fields", {}).get(part)
+        if field is None:
+            continue
+        ann = field.annotation
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else dict
+    names = list(getattr(model, "model_fields", {}))
+    if "steps" in loc:
+        names.append("step")
+    if "backends" in loc:
+        names.append("engine")
+    return sorted(names)
+
+
+def resolved_dict(manifest: Any) -> dict[str, Any]:
+    return manifest.model_dump(mode="json")
+
+
+def manifest_hash(manifest: Any) -> str:
+    """Identity of a run's content: everything but where the output goes."""
+    data = resolved_dict(manifest)
+    data["output"] = {k: v for k, v in data["output"].items() if k not in ("path", "exports")}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,195 @@
+"""One shard through the steps: source → steps → (kept, rejected, stats).
+
+The pipeline owns what every step would otherwise repeat: batching, isolating a record whose step raises,
+counting seen/kept/dropped per reason, and timing each step and each backend call (model-seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from datagen import registry
+from datagen.readers import ShardSpec, Source, open_source
+from datagen.records import Rejected, Sample
+from datagen.steps import Step
+
+log = logging.getLogger(__name__)
+
+_TIMED_METHODS = ("synthesize", "transcribe", "generate")
+
+
+class TimedBackend:
+    """Forwards to a backend and adds the wall time of its model calls to `seconds`."""
+
+    def __init__(self, backend: Any) -> None:
+        self._backend = backend
+        self.seconds = 0.0
+        self.calls = 0
+
+    def __getattr__(self, attr: str) -> Any:
+        value = getattr(self._backend, attr)
+        if attr not in _TIMED_METHODS:
+            return value
+
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                self.seconds += time.perf_counter() - start
+                self.calls += 1
+
+        return timed
+
+
+@dataclass(slots=True)
+class ShardResult:
+    kept: list[Sample] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Built from a validated manifest; `setup()` loads models once, then any number of shards run."""
+
+    def __init__(self, manifest: Any) -> None:
+        self.manifest = manifest
+        self.backends: dict[str, TimedBackend] = {
+            name: TimedBackend(registry.backend_class(spec.engine)(spec, name=name))
+            for name, spec in manifest.backends.items()
+        }
+        self.steps: list[Step] = [registry.step_class(cfg.step)(cfg, seed=manifest.seed) for cfg in manifest.steps]
+        self.source: Source = open_source(
+            manifest.input.path, manifest.input.format, allow_outside_paths=manifest.input.allow_outside_paths
+        )
+        self._ready = False
+
+    def meta_features(self) -> dict[str, Any]:
+        features: dict[str, Any] = {}
+        for step in self.steps:
+            features.update(step.features())
+        return features
+
+    def used_backends(self) -> list[str]:
+        return sorted({ref for step in self.steps for _, ref, _ in step.backend_refs(step.config)})
+
+    def setup(self) -> None:
+        if self._ready:
+            return
+        for name in self.used_backends():
+            self.backends[name].setup()
+        for step in self.steps:
+            step.setup(self.backends)
+        self._ready = True
+
+    def teardown(self) -> None:
+        for step in self.steps:
+            step.teardown()
+        for backend in self.backends.values():
+            backend.teardown()
+        self._ready = False
+
+    def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int], None] | None = None) -> ShardResult:
+        """`on_progress(kept, dropped)` is called as records finish, for a progress bar."""
+        self.setup()
+        started = time.perf_counter()
+        backend_before = {name: (b.seconds, b.calls) for name, b in self.backends.items()}
+        result = ShardResult()
+        step_seconds: dict[str, float] = defaultdict(float)
+        chunk_size = max(step.config.batch_size for step in self.steps)
+        for chunk in _chunks(self.source.read(shard), chunk_size):
+            samples: list[Sample] = []
+            for item in chunk:
+                (result.rejected if isinstance(item, Rejected) else samples).append(item)
+            for step in self.steps:
+                if not samples:
+                    break
+                t0 = time.perf_counter()
+                survivors: list[Sample] = []
+                for batch in _chunks(samples, step.config.batch_size):
+                    for item in self._run_step(step, batch):
+                        (result.rejected if isinstance(item, Rejected) else survivors).append(item)
+                step_seconds[step.name] += time.perf_counter() - t0
+                samples = survivors
+            result.kept.extend(samples)
+            if on_progress:
+                on_progress(len(samples), len(chunk) - len(samples))
+        result.stats = self._stats(shard, result, step_seconds, backend_before, time.perf_counter() - started)
+        return result
+
+    def _run_step(self, step: Step, batch: list[Sample]) -> list[Sample | Rejected]:
+        """Run a batch; if it raises, run its records one by one so only the bad record is rejected."""
+        try:
+            out = step.process(batch)
+            if len(out) != len(batch):
+                raise RuntimeError(f"step {step.name} returned {len(out)} results for {len(batch)} samples")
+            return out
+        except Exception as err:  # the isolation boundary: any failure of a step's code must not end the run
+            if self.manifest.on_error == "raise":
+                raise
+            if len(batch) == 1:
+                log.warning("step %s failed on %s: %r", step.name, batch[0].id, err)
+                return [step.reject(batch[0], "step_error", f"{type(err).__name__}: {err}"[:1000])]
+            return [item for sample in batch for item in self._run_step(step, [sample])]
+
+    def _stats(
+        self,
+        shard: ShardSpec,
+        result: ShardResult,
+        step_seconds: dict[str, float],
+        backend_before: dict[str, tuple[float, int]],
+        wall: float,
+    ) -> dict[str, Any]:
+        reasons = Counter(f"{r.step}:{r.reason}" for r in result.rejected)
+        backends = {
+            name: {
+                "seconds": round(b.seconds - backend_before[name][0], 4),
+                "calls": b.calls - backend_before[name][1],
+            }
+            for name, b in self.backends.items()
+            if b.calls > backend_before[name][1]
+        }
+        kept_meta = [s.meta for s in result.kept]
+        dropped_meta = [r.sample.meta for r in result.rejected if r.sample]
+        return {
+            "shard": shard.index,
+            "records": shard.stop - shard.start,
+            "seen": len(result.kept) + len(result.rejected),
+            "kept": len(result.kept),
+            "dropped": dict(sorted(reasons.items())),
+            "wall_seconds": round(wall, 4),
+            "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()},
+            "backend_seconds": backends,
+            "values": {
+                "kept": _numeric(kept_meta),
+                "dropped": _numeric(dropped_meta),
+                "audio_seconds": [round(a.duration, 3) for s in result.kept for a in s.audios],
+                "voices": [f"{sp['tts']}:{sp['voice']}" for m in kept_meta for sp in m.get("speech", [])],
+            },
+        }
+
+
+def _numeric(metas: list[dict[str, Any]]) -> dict[str, list[float]]:
+    """Every numeric score in meta, by key: what stats.json summarizes as distributions."""
+    values: dict[str, list[float]] = defaultdict(list)
+    for meta in metas:
+        for key, value in meta.items():
+            if key != "source_index" and isinstance(value, int | float) and not isinstance(value, bool):
+                values[key].append(value)
+    return dict(values)
+
+
+def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk

@@ -1,0 +1,110 @@
+"""The one record type that flows through a pipeline.
+
+A `Sample` holds typed core fields (chat turns, images, audio) and a `meta` dict for everything a step adds
+(scores, transcripts, provenance). It is immutable: steps return `evolve`d copies, so a dropped sample's state
+is exactly what the step saw. This module depends on nothing else in datagen.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(slots=True, frozen=True)
+class Audio:
+    """Mono float32 waveform in [-1, 1]."""
+
+    array: np.ndarray
+    sampling_rate: int
+
+    @property
+    def duration(self) -> float:
+        return len(self.array) / float(self.sampling_rate)
+
+    def to_wav_bytes(self) -> bytes:
+        import soundfile as sf
+
+        buf = io.BytesIO()
+        sf.write(buf, np.asarray(self.array, dtype=np.float32), self.sampling_rate, format="WAV", subtype="PCM_16")
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Audio:
+        import soundfile as sf
+
+        array, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        return cls(array=array.mean(axis=1).astype(np.float32), sampling_rate=int(sr))
+
+    def resampled(self, sampling_rate: int) -> Audio:
+        """Resampling is needed by ASR engines that take one rate only (Whisper and Phi-4: 16 kHz)."""
+        if sampling_rate == self.sampling_rate:
+            return self
+        import librosa
+
+        array = librosa.resample(self.array, orig_sr=self.sampling_rate, target_sr=sampling_rate)
+        return Audio(array=array.astype(np.float32), sampling_rate=sampling_rate)
+
+
+@dataclass(slots=True, frozen=True)
+class Image:
+    """Encoded image bytes (PNG/JPEG/...) kept as-is, so the output embeds the source file without re-encoding."""
+
+    data: bytes
+    filename: str = ""
+
+    def to_pil(self) -> Any:
+        from PIL import Image as PILImage
+
+        img = PILImage.open(io.BytesIO(self.data))
+        img.load()
+        return img
+
+    @classmethod
+    def from_path(cls, path: Path) -> Image:
+        return cls(data=path.read_bytes(), filename=path.name)
+
+
+@dataclass(slots=True, frozen=True)
+class Message:
+    """A chat turn. `audio` indexes `Sample.audios` when this turn also exists as speech (the spoken query)."""
+
+    role: str  # "system" | "user" | "assistant"
+    content: str
+    audio: int | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Sample:
+    """A unit of data. `id` is stable across reruns (taken from the source record), so resumes line up."""
+
+    id: str
+    messages: tuple[Message, ...] = ()
+    images: tuple[Image, ...] = ()
+    audios: tuple[Audio, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def evolve(self, *, meta: dict[str, Any] | None = None, **changes: Any) -> Sample:
+        """Copy with `changes`; `meta` entries are merged into (not replacing) the existing meta."""
+        if meta is not None:
+            changes["meta"] = {**self.meta, **meta}
+        return replace(self, **changes)
+
+    def user_turns(self) -> list[int]:
+        return [i for i, m in enumerate(self.messages) if m.role == "user"]
+
+
+@dataclass(slots=True, frozen=True)
+class Rejected:
+    """A record that left the pipeline, with a stable snake_case reason (`wer_above_max`, `image_unreadable`)."""
+
+    id: str
+    reason: str
+    step: str
+    detail: str = ""
+    sample: Sample | None = None
+    raw: str = ""  # the source record as text, when the record never became a Sample

@@ -1,0 +1,98 @@
+"""A run from start to finish: prepare the output folder, run the shards, merge stats, write the card.
+
+Idempotent by construction: the resolved manifest, its hash and the input plan are saved first; a rerun with
+the same manifest and input skips finished shards, and any other combination is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from datagen import __version__
+from datagen.card import write_card
+from datagen.manifest import manifest_hash, resolved_dict
+from datagen.readers import Plan, ShardSpec, open_source
+from datagen.shards import OutputDir, write_json
+from datagen.stats import merge
+
+
+class RunMismatchError(RuntimeError):
+    """The output folder holds a run of another manifest or input."""
+
+
+def plan_run(manifest: Any) -> Plan:
+    source = open_source(
+        manifest.input.path, manifest.input.format, allow_outside_paths=manifest.input.allow_outside_paths
+    )
+    return source.plan(manifest.output.shard_size, manifest.input.limit)
+
+
+def prepare(manifest: Any, *, overwrite: bool = False) -> tuple[OutputDir, Plan]:
+    root = Path(manifest.output.path)
+    out = OutputDir(root, manifest.output.split)
+    plan = plan_run(manifest)
+    identity = {"manifest_hash": manifest_hash(manifest), "input": plan.fingerprint, "records": plan.total}
+    run_file = root / "run.json"
+    if run_file.exists():
+        previous = json.loads(run_file.read_text())
+        same = all(previous.get(k) == v for k, v in identity.items())
+        if not same and not overwrite:
+            raise RunMismatchError(
+                f"{root} holds a run of a different manifest or input "
+                f"({previous.get('manifest_hash')} vs {identity['manifest_hash']}); "
+                "pass --overwrite to replace it, or choose another --out"
+            )
+        if not same:
+            for name in ("data", "rejects", "_shards", "export"):
+                shutil.rmtree(root / name, ignore_errors=True)
+    elif root.exists() and any(root.iterdir()) and not overwrite:
+        raise RunMismatchError(f"{root} is not empty and holds no datagen run; choose another --out or --overwrite")
+    root.mkdir(parents=True, exist_ok=True)
+    out.clean_temporaries()
+    write_json(
+        run_file,
+        {
+            **identity,
+            "shards": len(plan.shards),
+            "datagen": __version__,
+            "plan": [dataclasses.asdict(s) for s in plan.shards],
+        },
+    )
+    header = f"# resolved by datagen {__version__}; manifest hash {identity['manifest_hash']}\n"
+    (root / "manifest.yaml").write_text(header + yaml.safe_dump(resolved_dict(manifest), sort_keys=False))
+    return out, plan
+
+
+def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
+    shard_stats = out.shard_stats()
+    missing = len(plan.shards) - len(shard_stats)
+    if missing:
+        raise RuntimeError(f"{missing} shard(s) unfinished; run the same command again to resume")
+    stats = {"manifest_hash": manifest_hash(manifest), "name": manifest.name, **merge(shard_stats, total=plan.total)}
+    stats["backends"] = {
+        name: {"engine": spec.engine, **spec.model_dump(mode="json")} for name, spec in manifest.backends.items()
+    }
+    write_json(out.root / "stats.json", stats)
+    write_card(out.root, manifest, stats)
+    for fmt in manifest.output.exports:
+        from datagen.export import export
+
+        export(out.root, fmt)
+    return stats
+
+
+def run(manifest: Any, *, executor: Any = None, overwrite: bool = False) -> dict[str, Any]:
+    from datagen.executors.local import LocalExecutor
+
+    out, plan = prepare(manifest, overwrite=overwrite)
+    (executor or LocalExecutor()).run(manifest, out, plan)
+    return finalize(manifest, out, plan)
+
+
+__all__ = ["RunMismatchError", "ShardSpec", "finalize", "plan_run", "prepare", "run"]

@@ -1,0 +1,104 @@
+"""Steps: the units a pipeline runs between its source and its sink.
+
+A `Step` turns a batch of samples into a batch of samples or `Rejected`s (a generator); a `Filter` judges one
+sample at a time and the base class turns its `Verdict` into a drop with a reason. Both declare the `meta` keys
+they read and write, so a manifest is checked for order before any model loads, and the output schema is known
+before the first record exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from datagen.records import Rejected, Sample
+
+
+class StepConfig(BaseModel):
+    """Base for a step's manifest options: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch_size: int = 16
+
+
+@dataclass(slots=True, frozen=True)
+class Verdict:
+    keep: bool
+    reason: str = ""
+    detail: str = ""
+    scores: dict[str, Any] = field(default_factory=dict)
+
+
+def keep(**scores: Any) -> Verdict:
+    return Verdict(True, scores=scores)
+
+
+def drop(reason: str, detail: str = "", **scores: Any) -> Verdict:
+    return Verdict(False, reason, detail, scores)
+
+
+class Step:
+    """Base class. Subclasses set `name`, `Config`, `reads`/`writes` and implement `process`.
+
+    `writes` names the meta keys the step adds and `features()` gives their `datasets` types, which fixes the
+    output schema before the first record exists; `uses` maps config fields naming a backend to the method
+    that backend must have.
+    """
+
+    name: ClassVar[str] = ""
+    Config: ClassVar[type[StepConfig]] = StepConfig
+    reads: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = ()
+    uses: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, config: StepConfig | None = None, *, seed: int = 0) -> None:
+        self.config = config if config is not None else self.Config()
+        self.seed = seed
+        self.backends: dict[str, Any] = {}
+
+    @classmethod
+    def features(cls) -> dict[str, Any]:
+        """`datasets` feature of each key in `writes` (imported lazily: `datasets` is slow to import)."""
+        return {}
+
+    @classmethod
+    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
+        """(config key, backend name, required method) for each backend the step calls."""
+        return [(slot, getattr(config, slot), method) for slot, method in cls.uses.items()]
+
+    def setup(self, backends: Mapping[str, Any]) -> None:
+        """Receive the loaded backends (by manifest name) this step refers to."""
+        self.backends = {ref: backends[ref] for _, ref, _ in self.backend_refs(self.config)}
+
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        raise NotImplementedError
+
+    def teardown(self) -> None:
+        self.backends = {}
+
+    def reject(self, sample: Sample, reason: str, detail: str = "", **meta: Any) -> Rejected:
+        return Rejected(
+            id=sample.id,
+            reason=reason,
+            step=self.name,
+            detail=detail,
+            sample=sample.evolve(meta=meta) if meta else sample,
+        )
+
+
+class Filter(Step):
+    """Keep or drop one sample at a time. Scores land in `meta` for kept and dropped samples alike."""
+
+    def judge(self, sample: Sample) -> Verdict:
+        raise NotImplementedError
+
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        out: list[Sample | Rejected] = []
+        for sample in batch:
+            verdict = self.judge(sample)
+            scored = sample.evolve(meta=verdict.scores) if verdict.scores else sample
+            out.append(scored if verdict.keep else self.reject(scored, verdict.reason, verdict.detail))
+        return out

@@ -1,0 +1,82 @@
+"""Factories shared by tests and benchmarks: tiny images, tiny datasets, manifests on fake or embedded engines."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_DATA = REPO / "manifests" / "data" / "shapes" / "train.jsonl"
+
+
+def tiny_png(color: tuple[int, int, int] = (200, 30, 30), size: int = 16) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (size, size), color).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def swift_record(i: int, question: str | None = None, image: str | None = None, **extra: Any) -> dict[str, Any]:
+    q = question if question is not None else f"How many red circles are in picture number {i}?"
+    record: dict[str, Any] = {
+        "id": f"rec-{i:04d}",
+        "messages": [{"role": "user", "content": f"<image>{q}"}, {"role": "assistant", "content": f"Answer {i}."}],
+        "images": [image or f"images/{i}.png"],
+    }
+    record.update(extra)
+    return record
+
+
+def write_swift_dataset(folder: Path, n: int = 6, *, extra_lines: list[bytes] | None = None) -> Path:
+    """n good ms-swift records with their images, then `extra_lines` verbatim (bad records for tests)."""
+    (folder / "images").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in range(n):
+        (folder / "images" / f"{i}.png").write_bytes(tiny_png((i * 40 % 256, 80, 160)))
+        lines.append(json.dumps(swift_record(i)).encode())
+    path = folder / "train.jsonl"
+    path.write_bytes(b"\n".join(lines + (extra_lines or [])) + b"\n")
+    return path
+
+
+def fake_manifest(
+    input_path: Path,
+    out: Path,
+    *,
+    shard_size: int = 4,
+    max_wer: float = 0.2,
+    tts: dict[str, Any] | None = None,
+    asr: dict[str, Any] | None = None,
+    **top: Any,
+) -> dict[str, Any]:
+    """A vision→speech manifest on the deterministic fake engines (no model time)."""
+    return {
+        "name": "test-run",
+        "seed": 7,
+        "input": {"path": str(input_path)},
+        "output": {"path": str(out), "shard_size": shard_size},
+        "backends": {"tts": {"engine": "fake_tts", **(tts or {})}, "asr": {"engine": "fake_asr", **(asr or {})}},
+        "steps": [
+            {"step": "vision_speech", "voices": [{"tts": "tts", "voice": "alpha", "speed": [0.9, 1.1]}], "asr": "asr"},
+            {"step": "max_wer", "max_wer": max_wer},
+        ],
+        **top,
+    }
+
+
+def embedded_manifest(input_path: Path, out: Path, *, shard_size: int = 4, limit: int | None = None) -> dict[str, Any]:
+    """The demo's manifest (piper + Whisper tiny.en) pointed at other data."""
+    data = yaml.safe_load((REPO / "manifests" / "demo.yaml").read_text())
+    data["input"] = {"path": str(input_path), **({"limit": limit} if limit else {})}
+    data["output"] = {"path": str(out), "shard_size": shard_size, "exports": ["swift"]}
+    return data
+
+
+def write_manifest(path: Path, data: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
