@@ -12,10 +12,9 @@ from datagen import __version__
 
 def write_card(root: Path, manifest: Any, stats: dict[str, Any]) -> None:
     split = manifest.output.split
-    header = {
-        "configs": [{"config_name": "default", "data_files": [{"split": split, "path": f"data/{split}-*.parquet"}]}],
-        "tags": ["synthetic", "datagen"],
-    }
+    # No `configs:` block: `datasets` keys its cache on it, so every folder with the same block would load the
+    # first one's cached copy. The data/{split}-NNNNN-of-NNNNN names are found by its default patterns instead.
+    header = {"tags": ["synthetic", "datagen"]}
     dropped = "\n".join(f"| `{reason}` | {n} |" for reason, n in stats["dropped"].items()) or "| (none) | 0 |"
     wer = stats["kept_scores"].get("wer", {})
     backends = "\n".join(

@@ -11,7 +11,7 @@ import hashlib
 import json
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
@@ -131,6 +131,8 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         *parents, leaf = dotted.split(".")
         for key in parents:
             node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                raise ManifestError(f"{path}: cannot apply --{dotted}: {key!r} is not a mapping in the manifest")
         node[leaf] = value
     base = path.parent.resolve()
     for section in ("input", "output"):
@@ -156,6 +158,9 @@ def format_errors(path: Path, err: ValidationError) -> str:
             msg = f"unknown key{f' (did you mean {close[0]!r}?)' if close else ''}; valid keys: {', '.join(valid)}"
         elif e["type"] == "union_tag_invalid":
             msg = msg.replace("Input tag", "unknown name").replace("found using", "in")
+        if not loc:  # cross-checks: the message names its own keys
+            lines.extend(f"  {problem}" for problem in msg.removeprefix("Value error, ").split("; "))
+            continue
         lines.append(f"  {loc}: {msg}")
     return "\n".join(lines)
 
@@ -175,14 +180,24 @@ def _valid_keys(loc: tuple[Any, ...]) -> list[str]:
         field = getattr(model, "model_fields", {}).get(part)
         if field is None:
             continue
-        ann = field.annotation
-        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else dict
+        model = _inner_model(field.annotation)
     names = list(getattr(model, "model_fields", {}))
-    if "steps" in loc:
+    if len(loc) == 3 and loc[0] == "steps":
         names.append("step")
-    if "backends" in loc:
+    if len(loc) == 3 and loc[0] == "backends":
         names.append("engine")
     return sorted(names)
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The model class inside `Model`, `list[Model]` or `Model | None`, else `dict`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _inner_model(arg)
+        if found is not dict:
+            return found
+    return dict
 
 
 def resolved_dict(manifest: Any) -> dict[str, Any]:

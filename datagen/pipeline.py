@@ -68,6 +68,7 @@ class Pipeline:
             manifest.input.path, manifest.input.format, allow_outside_paths=manifest.input.allow_outside_paths
         )
         self._ready = False
+        self._setup_seconds = 0.0  # reported once, by the first shard after setup
 
     def meta_features(self) -> dict[str, Any]:
         features: dict[str, Any] = {}
@@ -81,11 +82,13 @@ class Pipeline:
     def setup(self) -> None:
         if self._ready:
             return
+        started = time.perf_counter()
         for name in self.used_backends():
             self.backends[name].setup()
         for step in self.steps:
             step.setup(self.backends)
         self._ready = True
+        self._setup_seconds = time.perf_counter() - started
 
     def teardown(self) -> None:
         for step in self.steps:
@@ -96,8 +99,8 @@ class Pipeline:
 
     def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int], None] | None = None) -> ShardResult:
         """`on_progress(kept, dropped)` is called as records finish, for a progress bar."""
-        self.setup()
         started = time.perf_counter()
+        self.setup()
         backend_before = {name: (b.seconds, b.calls) for name, b in self.backends.items()}
         result = ShardResult()
         step_seconds: dict[str, float] = defaultdict(float)
@@ -120,6 +123,7 @@ class Pipeline:
             if on_progress:
                 on_progress(len(samples), len(chunk) - len(samples))
         result.stats = self._stats(shard, result, step_seconds, backend_before, time.perf_counter() - started)
+        self._setup_seconds = 0.0
         return result
 
     def _run_step(self, step: Step, batch: list[Sample]) -> list[Sample | Rejected]:
@@ -163,6 +167,7 @@ class Pipeline:
             "kept": len(result.kept),
             "dropped": dict(sorted(reasons.items())),
             "wall_seconds": round(wall, 4),
+            "setup_seconds": round(self._setup_seconds, 4),
             "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()},
             "backend_seconds": backends,
             "values": {

@@ -136,9 +136,13 @@ class Source:
         try:
             return self.to_sample(record, index)
         except RecordError as err:
-            rid = record.get("id") if isinstance(record, dict) else None
-            rid = str(rid) if isinstance(rid, str | int) and str(rid) else f"{self._stem()}-{index:07d}"
+            rid = (_record_id(record) if isinstance(record, dict) else "") or f"{self._stem()}-{index:07d}"
             return Rejected(id=rid, reason=err.reason, step="read", detail=err.detail, raw=raw[:_RAW_LIMIT])
+
+
+def _record_id(record: dict[str, Any]) -> str:
+    value = record.get("id")
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
 
 
 def _list(value: Any) -> list[Any]:
@@ -260,8 +264,9 @@ class ArrowSource(Source):
         import pyarrow.dataset as pads
 
         if self.path.is_dir() and (self.path / "dataset_info.json").exists():
-            arrows = sorted(self.path.glob("*.arrow"))
-            return pads.dataset([str(p) for p in arrows], format="ipc")
+            from datasets import load_from_disk  # save_to_disk writes Arrow *streams*: let datasets map them
+
+            return pads.dataset(load_from_disk(str(self.path)).data.table)
         files = sorted(self.path.rglob("*.parquet")) if self.path.is_dir() else [self.path]
         if not files:
             raise SourceError(f"{self.path}: no .parquet files")

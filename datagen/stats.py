@@ -58,6 +58,7 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
         "audio_seconds": {**summarize(audio), "total": round(sum(audio), 2)},
         "voices": dict(voices.most_common()),
         "wall_seconds": round(sum(s["wall_seconds"] for s in shards), 3),
+        "setup_seconds": round(sum(s.get("setup_seconds", 0.0) for s in shards), 3),
         "step_seconds": {k: round(v, 3) for k, v in step_seconds.items()},
         "backend_seconds": {
             name: {

@@ -7,6 +7,7 @@ it back exactly, optionally corrupting words at a set rate, so tests control WER
 from __future__ import annotations
 
 import hashlib
+import time
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,7 @@ class FakeTTSSettings(BaseModel):
     sampling_rate: int = _SR
     seconds_per_char: float = Field(0.01, gt=0)
     fail_on: list[str] = Field(default_factory=list, description="texts containing any of these fail (None)")
+    delay_seconds: float = Field(0.0, ge=0, description="sleep per text: lets tests kill a run mid-way")
 
 
 class FakeSynthesizer(BaseBackend):
@@ -38,6 +40,7 @@ class FakeSynthesizer(BaseBackend):
         s = self.settings
         out: list[Audio | None] = []
         for text, voice in zip(texts, voices, strict=True):
+            time.sleep(s.delay_seconds)
             if any(bad in text for bad in s.fail_on):
                 out.append(None)
                 continue
@@ -53,7 +56,9 @@ class FakeSynthesizer(BaseBackend):
 
 class FakeASRSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    word_error_rate: float = Field(0.0, ge=0, le=1, description="fraction of words replaced, chosen by text hash")
+    word_error_rate: float = Field(
+        0.0, ge=0, le=1, description="chance that each word is replaced (decided by a hash: deterministic)"
+    )
     fail_on: list[str] = Field(default_factory=list)
 
 
@@ -79,12 +84,10 @@ class FakeTranscriber(BaseBackend):
 
 
 def _corrupt(text: str, rate: float) -> str:
+    """Replace each word with probability `rate`, decided by a hash of (text, position): same text, same errors."""
     words = text.split()
-    if not words or rate <= 0:
-        return text
-    k = round(rate * len(words))
-    digest = hashlib.sha256(text.encode()).digest()
-    order = sorted(range(len(words)), key=lambda i: digest[i % len(digest)] ^ i)
-    for i in order[:k]:
-        words[i] = "zzz"
+    for i, word in enumerate(words):
+        digest = hashlib.sha256(f"{i}\x1f{text}".encode()).digest()
+        if int.from_bytes(digest[:4], "big") / 2**32 < rate:
+            words[i] = "zzz" if word != "zzz" else "yyy"
     return " ".join(words)

@@ -118,6 +118,10 @@ class VisionSpeech(Step):
                 results[i] = self._assemble(sample, per_sample[i], asr_name)
         return [results[i] for i in range(len(batch))]
 
+    def setup(self, backends: Any) -> None:
+        super().setup(backends)
+        wer("warm up", "warm up")  # the normalizer's first call imports its number tables: pay it at setup
+
     def _default_voice(self, backend: str) -> str:
         names = self.backends[backend].voices()
         return names[0] if names else ""
