@@ -147,6 +147,11 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         raise ManifestError(format_errors(path, err)) from None
 
 
+def validate_manifest(data: dict[str, Any]) -> Any:
+    """An already resolved manifest (e.g. `model_dump` shipped to a Dask worker) back into typed objects."""
+    return _manifest_model().model_validate(data)
+
+
 def format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: {err.error_count()} problem(s) in the manifest"]
     for e in err.errors():
