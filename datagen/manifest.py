@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -46,28 +47,24 @@ class OutputConfig(_Strict):
     exports: list[Literal["swift"]] = Field(default_factory=list)
 
 
+def _tagged_union(names: Iterable[str], config_of: Callable[[str], type[BaseModel]], tag: str) -> Any:
+    """One variant per registry entry, told apart by `tag` (`step:` / `engine:`), so errors name valid options."""
+    from typing import Union
+
+    variants = [
+        create_model(f"{tag}_{name}", __base__=config_of(name), **{tag: (Literal[name], ...)}) for name in names
+    ]
+    return Annotated[Union[tuple(variants)], Field(discriminator=tag)]  # noqa: UP007 - built at run time
+
+
 @cache
 def _backend_union() -> Any:
-    variants = []
-    for engine in registry.BACKENDS:
-        settings = registry.backend_class(engine).Settings
-        variants.append(create_model(f"Backend_{engine}", __base__=settings, engine=(Literal[engine], ...)))
-    return Annotated[_union(variants), Field(discriminator="engine")]
+    return _tagged_union(registry.BACKENDS, lambda engine: registry.backend_class(engine).Settings, "engine")
 
 
 @cache
 def _step_union() -> Any:
-    variants = []
-    for name in registry.STEPS:
-        config = registry.step_class(name).Config
-        variants.append(create_model(f"Step_{name}", __base__=config, step=(Literal[name], ...)))
-    return Annotated[_union(variants), Field(discriminator="step")]
-
-
-def _union(types: list[Any]) -> Any:
-    from typing import Union
-
-    return Union[tuple(types)]  # noqa: UP007 - built at run time from the registry
+    return _tagged_union(registry.STEPS, lambda name: registry.step_class(name).Config, "step")
 
 
 @cache
