@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen import registry
-from datagen.readers import ShardSpec, Source, open_source
+from datagen.readers import ShardSpec, Source, open_input
 from datagen.records import Rejected, Sample
 from datagen.steps import Step
 
@@ -64,9 +64,7 @@ class Pipeline:
             for name, spec in manifest.backends.items()
         }
         self.steps: list[Step] = [registry.step_class(cfg.step)(cfg, seed=manifest.seed) for cfg in manifest.steps]
-        self.source: Source = open_source(
-            manifest.input.path, manifest.input.format, allow_outside_paths=manifest.input.allow_outside_paths
-        )
+        self.source: Source = open_input(manifest.input)
         self._ready = False
         self._setup_seconds = 0.0  # reported once, by the first shard after setup
 

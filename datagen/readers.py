@@ -12,6 +12,7 @@ import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -234,7 +235,9 @@ class JsonArraySource(Source):
 
     format = "json"
 
+    @cached_property
     def _records(self) -> list[Any]:
+        """Parsed once per process: every shard of the run reads from the same list."""
         try:
             data = json.loads(self.path.read_bytes())
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
@@ -244,12 +247,12 @@ class JsonArraySource(Source):
         return data
 
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
-        total = len(self._records())
+        total = len(self._records)
         total = min(total, limit) if limit else total
         return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size, self.format)
 
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
-        records = self._records()
+        records = self._records
         for index in range(shard.start, shard.stop):
             record = records[index]
             yield self._convert(record, index, json.dumps(record, ensure_ascii=False, default=str))
@@ -260,7 +263,9 @@ class ArrowSource(Source):
 
     format = "parquet"
 
+    @cached_property
     def _dataset(self) -> Any:
+        """Discovered once per process (file listing, or mapping a save_to_disk folder), then read per shard."""
         import pyarrow.dataset as pads
 
         if self.path.is_dir() and (self.path / "dataset_info.json").exists():
@@ -273,19 +278,24 @@ class ArrowSource(Source):
         return pads.dataset([str(p) for p in files], format="parquet")
 
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
-        total = self._dataset().count_rows()
+        total = self._dataset.count_rows()
         total = min(total, limit) if limit else total
         return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size, self.format)
 
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
         import pyarrow as pa
 
-        table = self._dataset().take(pa.array(range(shard.start, shard.stop)))
+        table = self._dataset.take(pa.array(range(shard.start, shard.stop)))
         for offset, row in enumerate(table.to_pylist()):
             if "image" in row and "images" not in row and "conversations" not in row:
                 row["images"] = row.pop("image")
             raw = json.dumps({k: v for k, v in row.items() if k not in ("images", "image")}, default=str)
             yield self._convert(row, shard.start + offset, raw)
+
+
+def open_input(config: Any) -> Source:
+    """The source a manifest's `input:` section describes."""
+    return open_source(config.path, config.format, allow_outside_paths=config.allow_outside_paths)
 
 
 def open_source(path: Path, fmt: str = "auto", *, allow_outside_paths: bool = False) -> Source:

@@ -17,7 +17,7 @@ import yaml
 from datagen import __version__
 from datagen.card import write_card
 from datagen.manifest import manifest_hash, resolved_dict
-from datagen.readers import Plan, ShardSpec, open_source
+from datagen.readers import Plan, ShardSpec, open_input
 from datagen.shards import OutputDir, write_json
 from datagen.stats import merge
 
@@ -27,10 +27,7 @@ class RunMismatchError(RuntimeError):
 
 
 def plan_run(manifest: Any) -> Plan:
-    source = open_source(
-        manifest.input.path, manifest.input.format, allow_outside_paths=manifest.input.allow_outside_paths
-    )
-    return source.plan(manifest.output.shard_size, manifest.input.limit)
+    return open_input(manifest.input).plan(manifest.output.shard_size, manifest.input.limit)
 
 
 def prepare(manifest: Any, *, overwrite: bool = False) -> tuple[OutputDir, Plan]:

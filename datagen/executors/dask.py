@@ -19,16 +19,22 @@ from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
 
 log = logging.getLogger(__name__)
-_PIPELINES: dict[str, Any] = {}  # per worker process: manifest hash -> loaded Pipeline
+_PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline
 
 
-def run_shard_task(manifest_data: dict[str, Any], root: str, split: str, shard: ShardSpec) -> dict[str, Any]:
-    """The task a worker runs; everything it needs travels as plain data."""
+def run_shard_task(
+    manifest_data: dict[str, Any], root: str, split: str, shard: ShardSpec, fingerprint: str
+) -> dict[str, Any]:
+    """The task a worker runs; everything it needs travels as plain data.
+
+    The cache key includes the input's fingerprint: a long-lived worker must not serve a changed input from the
+    records its cached source already parsed.
+    """
     from datagen.manifest import manifest_hash, validate_manifest
     from datagen.pipeline import Pipeline
 
     manifest = validate_manifest(manifest_data)
-    key = manifest_hash(manifest)
+    key = f"{manifest_hash(manifest)}:{fingerprint}"
     if key not in _PIPELINES:
         _PIPELINES[key] = Pipeline(manifest)
     return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
@@ -75,7 +81,7 @@ class DaskExecutor:
 
             def submit(shard: ShardSpec) -> Any:
                 return client.submit(
-                    run_shard_task, data, str(out.root), out.split, shard,
+                    run_shard_task, data, str(out.root), out.split, shard, plan.fingerprint,
                     key=f"datagen-shard-{out.root.name}-{shard.index}", retries=self.retries, pure=False,
                 )  # fmt: skip
 
