@@ -12,9 +12,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from datagen.executors.local import commit_shard
+from datagen.executors.progress import RunProgress
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
 
@@ -65,38 +64,35 @@ class DaskExecutor:
         return Client(cluster), cluster
 
     def run(self, manifest: Any, out: OutputDir, plan: Plan) -> None:
+        with RunProgress(out, plan, enabled=self.progress) as progress:
+            if not progress.todo:
+                return
+            client, cluster = self._client()
+            try:
+                self._run_on(client, manifest, out, plan, progress)
+            finally:
+                client.close()
+                if cluster is not None:
+                    cluster.close()
+
+    def _run_on(self, client: Any, manifest: Any, out: OutputDir, plan: Plan, progress: RunProgress) -> None:
         from dask.distributed import as_completed
 
-        todo = [s for s in plan.shards if not out.is_done(s.index)]
-        if not todo:
-            return
-        client, cluster = self._client()
-        try:
-            print(f"dask dashboard: {client.dashboard_link}")
-            data = manifest.model_dump(mode="json")
-            limit = self.max_in_flight or 2 * max(1, len(client.scheduler_info()["workers"]))
-            pending = iter(todo)
-            done_records = plan.total - sum(s.stop - s.start for s in todo)
-            counts = {"kept": 0, "dropped": 0}
+        print(f"dask dashboard: {client.dashboard_link}")
+        data = manifest.model_dump(mode="json")
+        limit = self.max_in_flight or 2 * max(1, len(client.scheduler_info()["workers"]))
+        pending = iter(progress.todo)
 
-            def submit(shard: ShardSpec) -> Any:
-                return client.submit(
-                    run_shard_task, data, str(out.root), out.split, shard, plan.fingerprint,
-                    key=f"datagen-shard-{out.root.name}-{shard.index}", retries=self.retries, pure=False,
-                )  # fmt: skip
+        def submit(shard: ShardSpec) -> Any:
+            return client.submit(
+                run_shard_task, data, str(out.root), out.split, shard, plan.fingerprint,
+                key=f"datagen-shard-{out.root.name}-{shard.index}", retries=self.retries, pure=False,
+            )  # fmt: skip
 
-            running = as_completed([submit(s) for s, _ in zip(pending, range(limit), strict=False)])
-            with tqdm(total=plan.total, initial=done_records, unit="rec", disable=not self.progress) as bar:
-                for future in running:
-                    stats = future.result()
-                    counts["kept"] += stats["kept"]
-                    counts["dropped"] += stats["seen"] - stats["kept"]
-                    bar.update(stats["records"])
-                    bar.set_postfix(counts, refresh=False)
-                    following = next(pending, None)
-                    if following is not None:
-                        running.add(submit(following))
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
+        running = as_completed([submit(s) for s, _ in zip(pending, range(limit), strict=False)])
+        for future in running:
+            stats = future.result()
+            progress(stats["kept"], stats["seen"] - stats["kept"])
+            following = next(pending, None)
+            if following is not None:
+                running.add(submit(following))

@@ -5,8 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tqdm import tqdm
-
+from datagen.executors.progress import RunProgress
 from datagen.pipeline import Pipeline
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
@@ -27,25 +26,15 @@ class LocalExecutor:
         self.progress = progress
 
     def run(self, manifest: Any, out: OutputDir, plan: Plan) -> None:
-        todo = [s for s in plan.shards if not out.is_done(s.index)]
-        if not todo:
-            return
-        pipeline = Pipeline(manifest)
-        done_records = plan.total - sum(s.stop - s.start for s in todo)
-        counts = {"kept": 0, "dropped": 0}
-        with tqdm(total=plan.total, initial=done_records, unit="rec", disable=not self.progress) as bar:
-
-            def on_progress(kept: int, dropped: int) -> None:
-                counts["kept"] += kept
-                counts["dropped"] += dropped
-                bar.update(kept + dropped)
-                bar.set_postfix(counts, refresh=False)
-
+        with RunProgress(out, plan, enabled=self.progress) as progress:
+            if not progress.todo:
+                return
+            pipeline = Pipeline(manifest)
             try:
-                for shard in todo:
+                for shard in progress.todo:
                     for attempt in range(self.retries + 1):
                         try:
-                            commit_shard(pipeline, out, shard, on_progress)
+                            commit_shard(pipeline, out, shard, progress)
                             break
                         except (OSError, RuntimeError) as err:
                             if attempt == self.retries:

@@ -1,0 +1,32 @@
+"""The run's progress bar, shared by the executors: finished shards count from the start; kept / dropped live."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from tqdm import tqdm
+
+from datagen.readers import Plan, ShardSpec
+from datagen.shards import OutputDir
+
+
+class RunProgress:
+    """Call it with (kept, dropped) as records finish; `todo` holds the shards a (re)run still has to do."""
+
+    def __init__(self, out: OutputDir, plan: Plan, *, enabled: bool = True) -> None:
+        self.todo: list[ShardSpec] = [s for s in plan.shards if not out.is_done(s.index)]
+        done = plan.total - sum(s.stop - s.start for s in self.todo)
+        self.counts = {"kept": 0, "dropped": 0}
+        self._bar = tqdm(total=plan.total, initial=done, unit="rec", disable=not enabled)
+
+    def __call__(self, kept: int, dropped: int) -> None:
+        self.counts["kept"] += kept
+        self.counts["dropped"] += dropped
+        self._bar.update(kept + dropped)
+        self._bar.set_postfix(self.counts, refresh=False)
+
+    def __enter__(self) -> RunProgress:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._bar.close()
