@@ -8,7 +8,6 @@ Submissions are bounded (`max_in_flight`), so the client never holds a future pe
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,6 @@ from datagen.executors.progress import RunProgress
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
 
-log = logging.getLogger(__name__)
 _PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline
 
 
