@@ -128,8 +128,7 @@ class Pipeline:
         """Run a batch; if it raises, run its records one by one so only the bad record is rejected."""
         try:
             out = step.process(batch)
-            if len(out) != len(batch):
-                raise RuntimeError(f"step {step.name} returned {len(out)} results for {len(batch)} samples")
+            _check_accounted(step.name, batch, out)
             return out
         except Exception as err:  # the isolation boundary: any failure of a step's code must not end the run
             if self.manifest.on_error == "raise":
@@ -175,6 +174,29 @@ class Pipeline:
                 "voices": [f"{sp['tts']}:{sp['voice']}" for m in kept_meta for sp in m.get("speech", [])],
             },
         }
+
+
+def _check_accounted(step: str, batch: list[Sample], out: list[Sample | Rejected]) -> None:
+    """Every input must leave as itself, as derived records (`{id}#{suffix}`), or as a reject: none vanish.
+
+    Fan-out is allowed (k kept traces per problem, k QA pairs per passage); a derived id names its parent so a
+    record's lineage survives into the dataset.
+    """
+    parents = {s.id for s in batch}
+    seen: set[str] = set()
+    for item in out:
+        parent = next((p for p in _prefixes(item.id) if p in parents), None)
+        if parent is None:
+            raise RuntimeError(f"step {step} emitted {item.id!r}, which derives from no input of its batch")
+        seen.add(parent)
+    if missing := parents - seen:
+        raise RuntimeError(f"step {step} lost {len(missing)} record(s) without a reject: {sorted(missing)[:5]}")
+
+
+def _prefixes(record_id: str) -> list[str]:
+    """The id itself, then each `#`-prefix, longest first (input ids may contain '#' themselves)."""
+    cuts = [i for i, ch in enumerate(record_id) if ch == "#"]
+    return [record_id, *(record_id[:i] for i in reversed(cuts))]
 
 
 def _numeric(metas: list[dict[str, Any]]) -> dict[str, list[float]]:

@@ -97,16 +97,23 @@ class Source:
         elif "conversations" in record:
             messages = _messages(record["conversations"], role_key="from", text_key="value")
             images = _list(record.get("image", record.get("images", [])))
+        elif any(key in record for key in _TEXT_FIELDS):
+            messages, images = _text_record(record)
         else:
-            raise RecordError("missing_field", "needs 'messages' (ms-swift) or 'conversations' (LLaVA)")
+            raise RecordError(
+                "missing_field", "needs 'messages' (ms-swift), 'conversations' (LLaVA), 'question' or 'passage'"
+            )
         tags = sum(m.content.count("<image>") for m in messages)
         if tags and tags != len(images):
             raise RecordError("image_tag_mismatch", f"{tags} <image> tag(s) but {len(images)} image(s)")
+        meta: dict[str, Any] = {"source_file": self.path.name, "source_index": index}
+        if "passage" in record:
+            meta["passage"] = _passage(record["passage"])
         return Sample(
             id=sample_id,
             messages=tuple(messages),
             images=tuple(self._image(ref) for ref in images),
-            meta={"source_file": self.path.name, "source_index": index},
+            meta=meta,
         )
 
     def _stem(self) -> str:
@@ -139,6 +146,37 @@ class Source:
         except RecordError as err:
             rid = (_record_id(record) if isinstance(record, dict) else "") or f"{self._stem()}-{index:07d}"
             return Rejected(id=rid, reason=err.reason, step="read", detail=err.detail, raw=raw[:_RAW_LIMIT])
+
+
+_TEXT_FIELDS = ("question", "passage")
+
+
+def _text_record(record: dict[str, Any]) -> tuple[list[Message], list[Any]]:
+    """Plain QA / passage records: `question` (+ `answer`, `images`) becomes a chat; `passage` goes to meta.
+
+    A question's images are attached with `<image>` tags in front when the question has none, so every reader
+    yields the same chat shape.
+    """
+    images = _list(record.get("images", record.get("image", [])))
+    if "question" not in record:
+        return [], images
+    question, answer = record["question"], record.get("answer")
+    if not isinstance(question, str):
+        raise RecordError("malformed_record", f"question must be a string, got {type(question).__name__}")
+    if answer is not None and not isinstance(answer, str | int | float):
+        raise RecordError("malformed_record", f"answer must be text or a number, got {type(answer).__name__}")
+    if images and "<image>" not in question:
+        question = "<image>" * len(images) + question
+    messages = [Message(role="user", content=question)]
+    if answer is not None:
+        messages.append(Message(role="assistant", content=str(answer)))
+    return messages, images
+
+
+def _passage(value: Any) -> str:
+    if not isinstance(value, str):
+        raise RecordError("malformed_record", f"passage must be a string, got {type(value).__name__}")
+    return value
 
 
 def _record_id(record: dict[str, Any]) -> str:

@@ -19,6 +19,7 @@ BACKENDS: dict[str, str] = {
     "faster_whisper": "datagen.backends.faster_whisper:FasterWhisperTranscriber",
     "fake_tts": "datagen.backends.fake:FakeSynthesizer",
     "fake_asr": "datagen.backends.fake:FakeTranscriber",
+    "fake_llm": "datagen.backends.fake:FakeTextGenerator",
 }
 
 

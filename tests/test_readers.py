@@ -547,3 +547,51 @@ def test_unknown_suffix_ok_with_explicit_format(tmp_path: Path) -> None:
 def test_missing_input_is_source_error(tmp_path: Path, fmt: str) -> None:
     with pytest.raises(SourceError, match="not found"):
         open_source(tmp_path / "nope.jsonl", fmt)
+
+
+@pytest.mark.parametrize(
+    ("record", "roles", "passage"),
+    [
+        ({"id": "q1", "question": "What is 2+2?", "answer": "4"}, ["user", "assistant"], None),
+        ({"id": "q2", "question": "Why is the sky blue?"}, ["user"], None),
+        ({"id": "q3", "question": "Total?", "answer": 42}, ["user", "assistant"], None),
+        ({"id": "p1", "passage": "The Nile is long."}, [], "The Nile is long."),
+        ({"id": "p2", "passage": "", "question": "Which?", "answer": "x"}, ["user", "assistant"], ""),
+    ],
+)
+def test_plain_qa_and_passage_records(tmp_path: Path, record: dict, roles: list[str], passage: str | None) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    [sample] = read_all(open_source(path))
+    assert isinstance(sample, Sample)
+    assert [m.role for m in sample.messages] == roles
+    if "answer" in record:
+        assert sample.messages[1].content == str(record["answer"])
+    assert sample.meta.get("passage") == passage
+
+
+def test_question_with_image_gets_an_image_tag(tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(tiny_png())
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({"id": "v", "question": "What color?", "answer": "red", "images": ["a.png"]}) + "\n")
+    [sample] = read_all(open_source(path))
+    assert isinstance(sample, Sample)
+    assert sample.messages[0].content == "<image>What color?"
+    assert len(sample.images) == 1
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"id": "a", "question": ["not", "text"]}, "malformed_record"),
+        ({"id": "b", "question": "Q?", "answer": {"x": 1}}, "malformed_record"),
+        ({"id": "c", "passage": 12}, "malformed_record"),
+        ({"id": "d", "title": "no usable field"}, "missing_field"),
+    ],
+)
+def test_bad_plain_records_are_rejected(tmp_path: Path, record: dict, reason: str) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    [item] = read_all(open_source(path))
+    assert isinstance(item, Rejected)
+    assert item.reason == reason

@@ -98,6 +98,14 @@ class BaseBackend:
         self.name = name or self.engine
         self._ready = False
 
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        """Why this engine cannot run on this machine (missing package, model files, device), or None if it can.
+
+        Cheap: checks imports and files without loading weights; `datagen backends` lists it for every engine.
+        """
+        return None
+
     def setup(self) -> None:
         if not self._ready:
             self._load()

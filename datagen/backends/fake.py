@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import time
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BaseBackend, Voice
+from datagen.backends.base import BaseBackend, Sampling, Voice
 from datagen.records import Audio
 
 _SR = 16000
@@ -91,3 +92,43 @@ def _corrupt(text: str, rate: float) -> str:
         if int.from_bytes(digest[:4], "big") / 2**32 < rate:
             words[i] = "zzz" if word != "zzz" else "yyy"
     return " ".join(words)
+
+
+class FakeLLMSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    responses: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="replies by a substring of the last user turn; '{prompt}' in a reply is that turn's text",
+    )
+    default: list[str] = Field(default_factory=lambda: ["I don't know."], min_length=1)
+    fail_on: list[str] = Field(default_factory=list, description="prompts containing any of these fail (None)")
+
+
+class FakeTextGenerator(BaseBackend):
+    """Scripted replies: tests decide exactly what "the model" says, so generators' logic is checked precisely.
+
+    Greedy (temperature 0) always gives a prompt's first reply; sampling picks among its replies by a hash of
+    (seed, prompt, sample index), so more rounds with new seeds see other replies, as a real sampler would.
+    """
+
+    engine = "fake_llm"
+    Settings = FakeLLMSettings
+
+    def generate(self, conversations: list[list[Any]], n: int = 1, sampling: Sampling | None = None) -> list[Any]:
+        sampling = sampling or Sampling()
+        return [self._one(conv, n, sampling) for conv in conversations]
+
+    def _one(self, conversation: list[Any], n: int, sampling: Sampling) -> list[str] | None:
+        prompt = next((t.content for t in reversed(conversation) if t.role == "user"), "")
+        if any(bad in prompt for bad in self.settings.fail_on):
+            return None
+        replies = next((r for key, r in self.settings.responses.items() if key in prompt), self.settings.default)
+        out = []
+        for j in range(n):
+            if sampling.temperature <= 0:
+                pick = 0
+            else:
+                digest = hashlib.sha256(f"{sampling.seed}\x1f{j}\x1f{prompt}".encode()).digest()
+                pick = int.from_bytes(digest[:4], "big") % len(replies)
+            out.append(replies[pick].replace("{prompt}", prompt))
+        return out
