@@ -1,4 +1,4 @@
-"""`datagen` command line: run | validate | export | steps."""
+"""`datagen` command line: run | validate | export | filter | steps | backends."""
 
 from __future__ import annotations
 
@@ -61,6 +61,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_filter(args: argparse.Namespace) -> int:
+    from datagen.refilter import load_curate_manifest, refilter
+
+    manifest = load_curate_manifest(args.manifest)
+    stats = refilter(Path(args.dataset), manifest, Path(args.out), overwrite=args.overwrite)
+    before = stats["filtered_from"]["kept"]
+    print(
+        f"{stats['kept']} kept of {before if before is not None else '?'} "
+        f"({stats['filtered_from']['newly_dropped']} newly dropped) -> {args.out}"
+    )
+    for reason, n in stats["dropped"].items():
+        print(f"  dropped {n:6d}  {reason}")
+    return 0
+
+
 def cmd_steps(args: argparse.Namespace) -> int:
     from datagen import registry
 
@@ -74,6 +89,36 @@ def cmd_steps(args: argparse.Namespace) -> int:
                 for field, info in getattr(cls, attr).model_fields.items():
                     default = "required" if info.is_required() else json.dumps(info.default, default=str)
                     print(f"      {field}: {default}  {info.description or ''}")
+    return 0
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    """Every registered engine: what it can do, whether it runs here (and why not), its voices when cheap."""
+    from datagen import registry
+
+    rows = []
+    for name, path in registry.BACKENDS.items():
+        cls = registry.load_class(path)
+        can = [m for m in ("synthesize", "transcribe", "generate") if callable(getattr(cls, m, None))]
+        reason = cls.unavailable_reason()
+        voices: list[str] | None = None
+        if reason is None and "synthesize" in can:
+            try:
+                voices = list(cls().voices())  # default settings; engines needing a model path raise here
+            except Exception as exc:  # noqa: BLE001 - a listing must never fail on one engine
+                voices = None
+                logging.getLogger(__name__).info("%s: no voices with default settings: %s", name, exc)
+        rows.append({"engine": name, "can": can, "usable": reason is None, "reason": reason, "voices": voices})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        status = "ok" if row["usable"] else f"unavailable: {row['reason']}"
+        print(f"{row['engine']:16s} {'+'.join(row['can']):22s} {status}")
+        if row["voices"]:
+            more = len(row["voices"]) - 8
+            shown = ", ".join(row["voices"][:8]) + (f" (+{more} more)" if more > 0 else "")
+            print(f"{'':16s} voices: {shown}")
     return 0
 
 
@@ -106,9 +151,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--format", default="swift", choices=["swift"])
     e.set_defaults(func=cmd_export)
 
+    f = sub.add_parser("filter", help="re-apply filter steps to a finished dataset (no model runs)")
+    f.add_argument("dataset", help="output folder of a run")
+    f.add_argument("--manifest", required=True, help="curate manifest (YAML): name and filter steps")
+    f.add_argument("--out", required=True, help="folder for the filtered dataset")
+    f.add_argument("--overwrite", action="store_true", help="replace what --out holds")
+    f.set_defaults(func=cmd_filter)
+
     s = sub.add_parser("steps", help="list the steps and backends a manifest can use")
     s.add_argument("--verbose", "-v", action="store_true", help="show each one's options")
     s.set_defaults(func=cmd_steps)
+
+    b = sub.add_parser("backends", help="list the engines, what each can do and whether it runs on this machine")
+    b.add_argument("--json", action="store_true", help="machine-readable output")
+    b.set_defaults(func=cmd_backends)
     return p
 
 

@@ -12,6 +12,11 @@ from typing import Any
 STEPS: dict[str, str] = {
     "vision_speech": "datagen.generators.vision_speech:VisionSpeech",
     "max_wer": "filters.wer_gate:MaxWer",
+    "audio_quality": "filters.audio_quality:AudioQuality",
+    "hallucination": "filters.hallucination:Hallucination",
+    "text_sanity": "filters.text_sanity:TextSanity",
+    "dedup": "filters.dedup:Dedup",
+    "image_check": "filters.image_check:ImageCheck",
 }
 
 BACKENDS: dict[str, str] = {
@@ -19,7 +24,14 @@ BACKENDS: dict[str, str] = {
     "faster_whisper": "datagen.backends.faster_whisper:FasterWhisperTranscriber",
     "fake_tts": "datagen.backends.fake:FakeSynthesizer",
     "fake_asr": "datagen.backends.fake:FakeTranscriber",
+    "phi4": "datagen.backends.phi4:Phi4Backend",
+    "hf_lm": "datagen.backends.hf_lm:HFCausalLM",
+    "vllm": "datagen.backends.vllm:VLLMBackend",
     "fake_llm": "datagen.backends.fake:FakeTextGenerator",
+    "coqui": "datagen.backends.coqui:CoquiSynthesizer",
+    "kokoro": "datagen.backends.kokoro:KokoroSynthesizer",
+    "flite": "datagen.backends.flite:FliteSynthesizer",
+    "espeak": "datagen.backends.espeak:EspeakSynthesizer",
 }
 
 

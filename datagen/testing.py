@@ -9,6 +9,9 @@ from typing import Any
 
 import yaml
 
+from datagen.tiny_models import build_tiny_llama as build_tiny_llama  # tiny random models (re-exported)
+from datagen.tiny_models import build_tiny_phi4 as build_tiny_phi4
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_DATA = REPO / "manifests" / "data" / "shapes" / "train.jsonl"
 
@@ -80,3 +83,42 @@ def embedded_manifest(input_path: Path, out: Path, *, shard_size: int = 4, limit
 def write_manifest(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    """Records one per line; a `str` item is written verbatim (a broken line for tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def fake_speech_step_manifest(
+    step: dict[str, Any],
+    input_path: Path,
+    out: Path,
+    *,
+    llm: dict[str, Any] | None = None,
+    max_wer: float = 0.2,
+    shard_size: int = 4,
+    asr: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A manifest running one speech generator `step` (+ the max_wer gate) on fake TTS/ASR/LLM, exported to swift.
+
+    `step` holds the step's own options; its voice pool and ASR default to the fake engines.
+    """
+    return {
+        "name": "test-speech-qa",
+        "seed": 3,
+        "input": {"path": str(input_path)},
+        "output": {"path": str(out), "shard_size": shard_size, "exports": ["swift"]},
+        "backends": {
+            "tts": {"engine": "fake_tts"},
+            "asr": {"engine": "fake_asr", **(asr or {})},
+            "llm": {"engine": "fake_llm", **(llm or {})},
+        },
+        "steps": [
+            {"voices": [{"tts": "tts", "voice": "beta", "speed": [0.9, 1.1]}], "asr": "asr", **step},
+            {"step": "max_wer", "max_wer": max_wer},
+        ],
+    }

