@@ -154,8 +154,8 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     ("no_steps", _set("steps", value=[]), ["steps"]),
     (
         "unknown_engine",
-        _set("backends", "tts", "engine", value="espeak"),
-        ["backends.tts", "espeak", *registry.BACKENDS],
+        _set("backends", "tts", "engine", value="festival"),
+        ["backends.tts", "festival", *registry.BACKENDS],
     ),
     ("unknown_step", _set("steps", 1, "step", value="min_wer"), ["steps.1", "min_wer", *registry.STEPS]),
     ("undefined_backend", _set("steps", 0, "asr", value="whisper"), ["steps.0.asr", "no backend named 'whisper'"]),
