@@ -29,12 +29,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from datagen.run import run
 
     manifest = load_manifest(args.manifest, _overrides(args))
-    if args.workers > 1:
+    kind = args.executor or ("dask" if (args.workers or 1) > 1 or args.scheduler else "local")
+    if kind == "dask":
+        import os
+
         from datagen.executors.dask import DaskExecutor
 
-        executor: Any = DaskExecutor(workers=args.workers, scheduler=args.scheduler, progress=not args.no_progress)
+        executor: Any = DaskExecutor(
+            workers=args.workers or os.cpu_count() or 1,
+            scheduler=args.scheduler,
+            retries=args.retries,
+            max_in_flight=args.max_in_flight,
+            gpus_per_shard=args.gpus_per_shard,
+            progress=not args.no_progress,
+        )
+    elif args.scheduler or (args.workers or 1) > 1:
+        print("datagen: error: --workers N > 1 and --scheduler run on Dask: drop --executor local", file=sys.stderr)
+        return 2
     else:
-        executor = LocalExecutor(progress=not args.no_progress)
+        executor = LocalExecutor(retries=args.retries, progress=not args.no_progress)
     stats = run(manifest, executor=executor, overwrite=args.overwrite)
     print(f"{stats['kept']} kept of {stats['seen']} ({stats['dropped_total']} dropped) -> {manifest.output.path}")
     for reason, n in stats["dropped"].items():
@@ -133,8 +146,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", help="input data file or folder (overrides input.path)")
     r.add_argument("--out", help="output folder (overrides output.path)")
     r.add_argument("--limit", type=int, help="read at most N records")
-    r.add_argument("--workers", type=int, default=1, help="N > 1 runs shards on a local Dask cluster of N workers")
+    r.add_argument(
+        "--executor", choices=["local", "dask"], help="where shards run (default: dask with --workers N>1/--scheduler)"
+    )
+    r.add_argument("--workers", type=int, help="local Dask cluster of N worker processes (default: one per core)")
     r.add_argument("--scheduler", help="address of a running Dask scheduler (tcp://host:8786)")
+    r.add_argument("--retries", type=int, default=2, help="attempts per failed shard after the first")
+    r.add_argument("--max-in-flight", type=int, help="Dask: shard tasks submitted at once (default: 2 per worker)")
+    r.add_argument(
+        "--gpus-per-shard",
+        type=float,
+        help="Dask: GPU resource each shard task asks for (default: 1 if a backend's device is cuda, else 0)",
+    )
     r.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)

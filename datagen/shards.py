@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -121,7 +123,8 @@ def write_table(path: Path, rows: list[dict[str, Any]], features: Any) -> None:
 def atomic_write(path: Path, write: Any) -> None:
     """`write(tmp_path)` then fsync and rename: readers see the old file or the whole new one, never a part."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    # host + pid + random: a worker cut off from its scheduler may still be writing while the shard reruns elsewhere
+    tmp = path.with_name(f".{path.name}.tmp-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
     try:
         write(tmp)
         with open(tmp, "rb") as f:

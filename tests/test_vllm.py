@@ -99,6 +99,10 @@ def test_manifest_accepts_vllm_as_generator_backend() -> None:
         }
     )
     assert manifest.backends["phi"].engine == "vllm" and manifest.backends["phi"].max_audios == 1
+    # vLLM runs on CUDA only, so on Dask its shards must ask for a GPU worker
+    from datagen.executors.dask import shard_resources
+
+    assert shard_resources(manifest) == {"GPU": 1}
 
 
 class _RecordingLLM:

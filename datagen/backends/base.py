@@ -106,6 +106,17 @@ class BaseBackend:
         """
         return None
 
+    def device_request(self) -> str:
+        """"cuda", "auto" or "cpu": the device the settings ask for, so an executor can ask its cluster for a GPU.
+
+        Read from a `device` setting ("cuda:1" counts as cuda) or `use_cuda`; an engine that places its model some
+        other way overrides this.
+        """
+        if getattr(self.settings, "use_cuda", False):
+            return "cuda"
+        device = str(getattr(self.settings, "device", "cpu"))
+        return "cuda" if device.startswith("cuda") else "auto" if device == "auto" else "cpu"
+
     def setup(self) -> None:
         if not self._ready:
             self._load()

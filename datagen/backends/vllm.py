@@ -126,6 +126,9 @@ class VLLMBackend(BaseBackend):
         self._loras: dict[str, Any] = {}
         self._params_cls: Any = None
 
+    def device_request(self) -> str:
+        return "cuda"  # vLLM serves on CUDA only: its shards must go to GPU workers
+
     @classmethod
     def unavailable_reason(cls) -> str | None:
         if find_spec("vllm") is None:

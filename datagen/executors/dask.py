@@ -1,22 +1,45 @@
 """Run shards on a Dask distributed cluster: a `LocalCluster` of N processes, or a running scheduler.
 
 Workers write their shards themselves with the same atomic, marker-last commit as the local executor, so a
-shard a dead worker left half-written is simply redone (Dask retries it), and the result equals a local run.
+shard a dead worker left half-written is simply redone (Dask reschedules it), and the result equals a local run.
 Each worker process builds and loads the pipeline once per manifest and reuses it for every shard it gets.
-Submissions are bounded (`max_in_flight`), so the client never holds a future per shard of a huge corpus.
+
+- Retries: a shard task that raises is retried `retries` times (Dask `retries=`); a task whose worker dies is
+  rescheduled on another worker (up to `distributed.scheduler.allowed-failures` deaths, then `KilledWorker`).
+- Resources: a pipeline whose backends ask for CUDA submits its shards with `resources={"GPU": n}`, so they
+  only run on workers started with `--resources GPU=1` and one model replica works per GPU; CPU-only pipelines
+  ask for nothing and fan out over every worker.
+- Backpressure: at most `max_in_flight` shard tasks are unfinished at once (default: 2 per worker); the next
+  shard is submitted only when one finishes, so neither the client nor the scheduler holds a task per shard of a
+  corpus, and a slow cluster never piles up work (results are small stats dicts; the records go to disk).
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import time
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+from datagen import registry
 from datagen.executors.local import commit_shard
 from datagen.executors.progress import RunProgress
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
 
+log = logging.getLogger(__name__)
+
 _PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline
+
+
+class ShardFailedError(RuntimeError):
+    """A shard failed on every attempt; finished shards are kept, so the same command resumes the run."""
+
+
+class NoCapableWorkerError(RuntimeError):
+    """No worker of the cluster offers the resources the shards ask for (e.g. no worker has `GPU`)."""
 
 
 def run_shard_task(
@@ -37,7 +60,46 @@ def run_shard_task(
     return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
 
 
+def device_requests(manifest: Any) -> set[str]:
+    """ "cuda" / "auto" / "cpu" for each backend the steps use; built without loading any model."""
+    used = {ref for cfg in manifest.steps for _, ref, _ in registry.step_class(cfg.step).backend_refs(cfg)}
+    found = set()
+    for name in used:
+        spec = manifest.backends[name]
+        backend = registry.backend_class(spec.engine)(spec, name=name)
+        found.add(backend.device_request() if hasattr(backend, "device_request") else "cpu")
+    return found
+
+
+def shard_resources(manifest: Any, gpus_per_shard: float | None = None, *, cluster_has_gpu: bool = False) -> dict:
+    """What each shard task asks the scheduler for.
+
+    `gpus_per_shard` set: exactly that (0 = CPU only). Otherwise one GPU when a backend wants "cuda", or wants
+    "auto" and the cluster has GPU workers (where "auto" will pick CUDA); else nothing.
+    """
+    if gpus_per_shard is not None:
+        return {"GPU": gpus_per_shard} if gpus_per_shard > 0 else {}
+    wants = device_requests(manifest)
+    return {"GPU": 1} if "cuda" in wants or ("auto" in wants and cluster_has_gpu) else {}
+
+
+def task_prefix(out: OutputDir) -> str:
+    """Shard task keys start with this: unique per output folder, so two runs on one cluster never collide."""
+    return f"datagen-{hashlib.sha1(str(out.root.resolve()).encode()).hexdigest()[:8]}-shard-"
+
+
+def _workers(client: Any) -> dict[str, Any]:
+    return client.scheduler_info(n_workers=-1)["workers"]
+
+
+def _capable(worker: dict[str, Any], resources: dict[str, float]) -> bool:
+    offered = worker.get("resources") or {}
+    return all(offered.get(name, 0) >= amount for name, amount in resources.items())
+
+
 class DaskExecutor:
+    """`workers` local processes, or the cluster at `scheduler`; see the module docstring for the policies."""
+
     def __init__(
         self,
         *,
@@ -45,51 +107,90 @@ class DaskExecutor:
         scheduler: str | None = None,
         retries: int = 2,
         max_in_flight: int | None = None,
+        gpus_per_shard: float | None = None,
+        worker_timeout: float = 600.0,
         progress: bool = True,
     ) -> None:
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
         self.workers = workers
         self.scheduler = scheduler
         self.retries = retries
         self.max_in_flight = max_in_flight
+        self.gpus_per_shard = gpus_per_shard
+        self.worker_timeout = worker_timeout
         self.progress = progress
 
-    def _client(self) -> tuple[Any, Any]:
+    def _client(self, manifest: Any) -> tuple[Any, Any]:
         from dask.distributed import Client, LocalCluster
 
         if self.scheduler:
             return Client(self.scheduler), None
-        cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+        # a local GPU pipeline: label every local worker with one GPU (they share the machine's devices)
+        resources = shard_resources(manifest, self.gpus_per_shard)
+        extra = {"resources": {"GPU": 1}} if resources else {}
+        cluster = LocalCluster(
+            n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0", **extra
+        )
         return Client(cluster), cluster
 
     def run(self, manifest: Any, out: OutputDir, plan: Plan) -> None:
         with RunProgress(out, plan, enabled=self.progress) as progress:
             if not progress.todo:
                 return
-            client, cluster = self._client()
+            client, cluster = self._client(manifest)
             try:
                 self._run_on(client, manifest, out, plan, progress)
             finally:
                 client.close()
                 if cluster is not None:
                     cluster.close()
+            out.clean_temporaries()  # what a killed worker left mid-write; every writer has finished now
+
+    def _wait_for_capable_worker(self, client: Any, resources: dict[str, float]) -> int:
+        """Block until a worker can run the shards (a Slurm job may still be queued); return how many can."""
+        deadline = time.monotonic() + self.worker_timeout
+        while True:
+            workers = _workers(client)
+            capable = sum(_capable(w, resources) for w in workers.values())
+            if capable:
+                return capable
+            if time.monotonic() > deadline:
+                raise NoCapableWorkerError(
+                    f"no Dask worker offers {resources or 'a slot'} after {self.worker_timeout:.0f} s "
+                    f"({len(workers)} worker(s) connected); start workers with "
+                    f"`dask worker SCHEDULER --nthreads 1 --resources GPU=1` or run CPU-only (--gpus-per-shard 0)"
+                )
+            time.sleep(0.5)
 
     def _run_on(self, client: Any, manifest: Any, out: OutputDir, plan: Plan, progress: RunProgress) -> None:
         from dask.distributed import as_completed
 
         print(f"dask dashboard: {client.dashboard_link}")
+        cluster_has_gpu = any(_capable(w, {"GPU": 1}) for w in _workers(client).values())
+        resources = shard_resources(manifest, self.gpus_per_shard, cluster_has_gpu=cluster_has_gpu)
+        limit = self.max_in_flight or 2 * self._wait_for_capable_worker(client, resources)
         data = manifest.model_dump(mode="json")
-        limit = self.max_in_flight or 2 * max(1, len(client.scheduler_info()["workers"]))
+        prefix = task_prefix(out)
         pending = iter(progress.todo)
 
         def submit(shard: ShardSpec) -> Any:
             return client.submit(
                 run_shard_task, data, str(out.root), out.split, shard, plan.fingerprint,
-                key=f"datagen-shard-{out.root.name}-{shard.index}", retries=self.retries, pure=False,
+                key=f"{prefix}{shard.index:05d}", retries=self.retries, pure=False,
+                resources=resources or None,
             )  # fmt: skip
 
-        running = as_completed([submit(s) for s, _ in zip(pending, range(limit), strict=False)])
+        running = as_completed([submit(s) for s in islice(pending, limit)])  # not zip(): it drops one
         for future in running:
-            stats = future.result()
+            index = int(future.key.rsplit("-", 1)[1])
+            try:
+                stats = future.result()
+            except Exception as err:  # a worker's error arrives re-raised with its own type: wrap it once, here
+                raise ShardFailedError(
+                    f"shard {index} failed after {self.retries} retries: {type(err).__name__}: {err}; "
+                    "finished shards are kept, run the same command again to resume"
+                ) from err
             progress(stats["kept"], stats["seen"] - stats["kept"])
             following = next(pending, None)
             if following is not None:
