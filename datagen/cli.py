@@ -1,4 +1,4 @@
-"""`datagen` command line: run | validate | export | filter | steps | backends."""
+"""`datagen` command line: run | validate | export | filter | audit | calibrate-wer | steps | backends."""
 
 from __future__ import annotations
 
@@ -71,6 +71,22 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     path = export(Path(args.dataset), args.format)
     print(f"wrote {path}")
+    return 0
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from datagen.audit import write_report
+
+    opts = {"target_yield": args.target_yield, "max_false_accept": args.max_false_accept}
+    path = write_report(args.dataset, args.out, fmt=args.format, worst=args.worst, **opts)
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_calibrate_wer(args: argparse.Namespace) -> int:
+    from datagen.calibrate import print_calibration
+
+    print_calibration(args.dataset, args.out, target_yield=args.target_yield, max_false_accept=args.max_false_accept)
     return 0
 
 
@@ -173,6 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("dataset", help="output folder of a run")
     e.add_argument("--format", default="swift", choices=["swift"])
     e.set_defaults(func=cmd_export)
+
+    a = sub.add_parser("audit", help="report on a dataset: yield funnel, WER, voices, worst samples, cost")
+    a.add_argument("dataset", help="output folder of a run, or a parquet dataset folder with audio/text columns")
+    a.add_argument("--out", default="report", help="folder for report.html / report.json")
+    a.add_argument("--format", default="html", choices=["html", "json"])
+    a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
+    c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
+    c.add_argument("dataset", help="output folder of a run (kept and rejected records carry their WER)")
+    c.add_argument("--out", help="folder for calibration.json and calibration.png")
+    for parser in (a, c):
+        parser.add_argument("--target-yield", type=float, default=0.9, help="share kept the recommendation aims for")
+        parser.add_argument("--max-false-accept", type=float, default=0.05, help="highest est. false-accept share")
+    a.set_defaults(func=cmd_audit)
+    c.set_defaults(func=cmd_calibrate_wer)
 
     f = sub.add_parser("filter", help="re-apply filter steps to a finished dataset (no model runs)")
     f.add_argument("dataset", help="output folder of a run")

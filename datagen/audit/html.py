@@ -1,0 +1,373 @@
+"""Render the audit as one self-contained HTML page: plots, audio and images inline as base64 data URIs.
+
+No script, no font or stylesheet from the network: the file opens the same offline, attached to a ticket, or
+years later. Every value from the data is escaped (texts and transcripts are untrusted).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from html import escape
+from typing import Any
+
+from datagen.audit import plots
+from datagen.audit.report import Audit
+
+MAX_AUDIO_BYTES = 2_000_000  # a longer clip is not embedded (the page stays small enough to open anywhere)
+THUMBNAIL = 200
+
+CSS = """
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f4f5f7;margin:0}
+main{max-width:1120px;margin:0 auto;padding:0 24px 48px}
+header{background:#1d2330;color:#fff;padding:18px 24px 10px}
+header h1{margin:0;font-size:22px} header p{margin:4px 0 8px;color:#c5cad3}
+nav a{color:#9fc2ee;margin-right:14px;font-size:14px;text-decoration:none}
+section{background:#fff;border-radius:8px;padding:14px 20px;margin:18px 0;box-shadow:0 1px 2px #0001}
+h2{font-size:18px;margin:4px 0 10px} h3{font-size:15px;margin:12px 0 6px}
+.cards{display:flex;flex-wrap:wrap;gap:12px}
+.card{flex:1 1 150px;background:#f4f5f7;border-radius:6px;padding:10px 14px}
+.card b{display:block;font-size:24px} .card span{color:#5b6270;font-size:13px}
+.plots{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start} .plots img{max-width:100%;height:auto}
+table{border-collapse:collapse;font-size:13.5px;margin:6px 0} th,td{padding:4px 10px;text-align:left;vertical-align:top}
+th{background:#e8eaee} tr:nth-child(even) td{background:#f7f8fa}
+td.n{text-align:right;font-variant-numeric:tabular-nums}
+.missing{color:#8a5a00;background:#fff6e0;border-radius:4px;padding:6px 10px}
+.kept{color:#2f7d4f;font-weight:600} .dropped{color:#c8553d;font-weight:600}
+.note{color:#5b6270;font-size:13.5px} pre{background:#f4f5f7;padding:10px;overflow:auto;font-size:12.5px}
+audio{width:220px;height:32px} .worst img{max-width:120px;max-height:120px}
+.rec{font-size:16px;background:#e9f3ec;border-radius:6px;padding:8px 12px}
+"""
+
+SECTIONS = [
+    ("summary", "Summary"),
+    ("funnel", "Yield funnel"),
+    ("wer", "WER"),
+    ("calibration", "WER threshold"),
+    ("duration", "Durations"),
+    ("voices", "Voices"),
+    ("pass-rate", "Pass rate"),
+    ("worst", "Worst samples"),
+    ("cost", "Cost"),
+    ("provenance", "Provenance"),
+]
+
+
+def _img(png: bytes | None, alt: str) -> str:
+    if not png:
+        return ""
+    return f'<img alt="{escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
+def _num(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if value != int(value) or digits == 0 else f"{value:g}"
+    return escape(str(value))
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
+def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None = None) -> str:
+    numeric = numeric or set()
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+    body = "".join(
+        "<tr>" + "".join(f'<td class="n">{c}</td>' if i in numeric else f"<td>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )  # fmt: skip
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _missing(text: str) -> str:
+    return f'<p class="missing">{escape(text)}</p>'
+
+
+def _audio_mime(blob: bytes) -> str | None:
+    if blob[:4] == b"RIFF":
+        return "audio/wav"
+    if blob[:4] == b"fLaC":
+        return "audio/flac"
+    if blob[:4] == b"OggS":
+        return "audio/ogg"
+    if blob[:3] == b"ID3" or blob[:2] in (b"\xff\xfb", b"\xff\xf3", b"\xff\xf2"):
+        return "audio/mpeg"
+    return None
+
+
+def audio_tag(blob: bytes | None) -> str:
+    if not blob:
+        return '<span class="note">no audio stored</span>'
+    mime = _audio_mime(blob)
+    if mime is None:
+        return '<span class="note">unknown audio format</span>'
+    if len(blob) > MAX_AUDIO_BYTES:
+        return f'<span class="note">audio too large to embed ({len(blob) // 1000} kB)</span>'
+    return f'<audio controls preload="none" src="data:{mime};base64,{base64.b64encode(blob).decode()}"></audio>'
+
+
+def image_tag(blob: bytes | None) -> str:
+    if not blob:
+        return '<span class="note">—</span>'
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(blob)) as im:
+            im = im.convert("RGB")
+            im.thumbnail((THUMBNAIL, THUMBNAIL))
+            buf = io.BytesIO()
+            im.save(buf, format="PNG")
+    except Exception:  # an undecodable image is shown as such, the report goes on
+        return '<span class="note">unreadable image</span>'
+    return f'<img alt="sample image" src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+
+
+def render_html(audit: Audit, media: dict[tuple[str, int], dict[str, bytes | None]]) -> str:
+    r = audit.report
+    prov = r["provenance"]
+    title = prov.get("name") or audit.folder.root.name
+    nav = "".join(f'<a href="#{sid}">{escape(label)}</a>' for sid, label in SECTIONS)
+    body = [
+        _summary(r),
+        _funnel(r),
+        _wer(r, audit),
+        _calibration(r),
+        _duration(r, audit),
+        _voices(r),
+        _pass_rate(r),
+        _worst(r, media),
+        _cost(r),
+        _provenance(r),
+    ]
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>datagen audit — {escape(str(title))}</title><style>{CSS}</style></head><body>"
+        f"<header><h1>datagen audit — {escape(str(title))}</h1>"
+        f"<p>{escape(r['dataset']['path'])} · {escape(r['dataset']['kind'])} dataset</p><nav>{nav}</nav></header>"
+        f"<main>{''.join(body)}</main></body></html>"
+    )
+
+
+def _section(sid: str, title: str, inner: str) -> str:
+    return f'<section id="{sid}"><h2>{escape(title)}</h2>{inner}</section>'
+
+
+def _summary(r: dict[str, Any]) -> str:
+    f, cost, cal = r["funnel"], r["cost"], r["calibration"]
+    cards = [
+        (f"{f['source']}", "source records"),
+        (f"{f['kept']}", "kept"),
+        (_pct(f["yield"]), "yield"),
+    ]
+    if r["wer"]:
+        cards.append((_num(r["wer"]["kept"].get("mean")), "mean WER of kept"))
+    if cal and cal["recommended"].get("max_wer") is not None:
+        cards.append((f"{cal['recommended']['max_wer']:g}", "recommended max_wer"))
+    if cost and cost["model_seconds_per_kept"] is not None:
+        cards.append((f"{cost['model_seconds_per_kept']:.3f} s", "model-seconds per kept sample"))
+    tiles = "".join(f'<div class="card"><b>{v}</b><span>{escape(k)}</span></div>' for v, k in cards)
+    inner = f'<div class="cards">{tiles}</div>'
+    missing = r["dataset"]["missing"]
+    if missing:
+        inner += '<h3>Not in this dataset</h3><ul class="note">' + "".join(f"<li>{escape(m)}</li>" for m in missing)
+        inner += "</ul>"
+    return _section("summary", "Summary", inner)
+
+
+def _funnel(r: dict[str, Any]) -> str:
+    f = r["funnel"]
+    rows = [["source records", "", "", _num(f["source"])]]
+    rows += [[escape(s["step"]), escape(s["reason"]), _num(s["dropped"]), _num(s["remaining"])] for s in f["stages"]]
+    rows.append(['<span class="kept">kept</span>', "", "", _num(f["kept"])])
+    inner = f'<div class="plots">{_img(plots.funnel_plot(f), "yield funnel")}</div>'
+    inner += _table(["step", "drop reason", "dropped", "remaining"], rows, {2, 3})
+    inner += f'<p class="note">Counts from {escape(f["from"])}.</p>'
+    return _section("funnel", "Yield funnel: source → each drop reason → kept", inner)
+
+
+def _summary_rows(sections: dict[str, dict[str, Any]], keys: list[str]) -> list[list[str]]:
+    return [[escape(name)] + [_num(s.get(k)) for k in keys] for name, s in sections.items() if s.get("count")]
+
+
+def _wer(r: dict[str, Any], audit: Audit) -> str:
+    w = r["wer"]
+    if not w:
+        return _section("wer", "WER", _missing("No WER in this data (no text + transcript pair, no wer column)."))
+    figs = _img(plots.wer_histogram(w), "WER histogram") + _img(
+        plots.wer_vs_length(audit.turns, w["max_wer"]), "WER vs query length"
+    )
+    keys = ["count", "mean", "p50", "p90", "max"]
+    inner = f'<div class="plots">{figs}</div>'
+    inner += _table(["", *keys], _summary_rows({"kept": w["kept"], "dropped": w["dropped"]}, keys), {1, 2, 3, 4, 5})
+    inner += (
+        f'<p class="note">Normalized WER (case, punctuation, numbers, spelling variants do not count). '
+        f"{_pct(w['zero_wer_share'])} of samples were transcribed perfectly. A sample's WER is its worst spoken "
+        f"turn{'; the dashed line is the run' + chr(39) + 's max_wer' if w['max_wer'] is not None else ''}.</p>"
+    )
+    return _section("wer", "WER: kept vs dropped, and by query length", inner)
+
+
+def _calibration(r: dict[str, Any]) -> str:
+    cal = r["calibration"]
+    if not cal:
+        return _section("calibration", "WER threshold", _missing("No WER: nothing to calibrate."))
+    rec = cal["recommended"]
+    best = rec.get("max_wer")
+    head = (
+        f'<p class="rec">Recommended <b>max_wer = {best:g}</b> — {escape(rec["reason"])}.</p>'
+        if best is not None
+        else f'<p class="missing">No recommendation: {escape(rec["reason"])}.</p>'
+    )
+    rows = [
+        [("<b>" if row["threshold"] == best else "") + f"{row['threshold']:g}", _num(row["kept"]), _pct(row["yield"]),
+         _num(row["false_rejects"]), _num(row["false_accepts"]), _pct(row["false_accept_share"])]
+        for row in cal["table"]
+    ]  # fmt: skip
+    inner = head + f'<div class="plots">{_img(plots.calibration_plot(cal), "yield vs threshold")}'
+    inner += _table(
+        ["max_wer", "kept", "yield", "false rej.", "false acc.", "acc. / kept"],
+        rows,
+        {1, 2, 3, 4, 5},
+    )
+    inner += "</div>"
+    inner += (
+        f'<p class="note">Rule: {escape(rec["rule"])}. {cal["samples"]} samples reached the gate; '
+        f"{cal['likely_ok']} have only benign differences: none, or near-misses of one stem (an ending of at most "
+        "2 letters: “color”/“colors”, “color is”/“colors”), split/merged words, or numbers. Dropping such a "
+        "sample is a likely false reject; keeping a sample with any other error (“shapes” heard as “shades”, a "
+        "missing word) is an estimated false accept. A screening estimate, not ground truth.</p>"
+    )
+    if cal["run_drops_likely_false"]:
+        ids = ", ".join(escape(i) for i in cal["run_drops_likely_false"][:20])
+        inner += f'<p class="note">This run\'s drops that look like false rejects: {ids}</p>'
+    return _section("calibration", "Choosing max_wer: yield and estimated errors by threshold", inner)
+
+
+def _duration(r: dict[str, Any], audit: Audit) -> str:
+    d = r["duration"]
+    if not d:
+        return _section("duration", "Durations", _missing("No audio durations in this data."))
+    keys = ["count", "mean", "min", "p50", "p90", "max", "total"]
+    inner = f'<div class="plots">{_img(plots.duration_histogram(audit.turns), "duration histogram")}</div>'
+    inner += _table(["seconds", *keys], _summary_rows(d, keys), set(range(1, 8)))
+    return _section("duration", "Spoken query durations", inner)
+
+
+def _voices(r: dict[str, Any]) -> str:
+    v = r["voices"]
+    if not v:
+        return _section("voices", "Voices", _missing("No speech provenance (engine/voice) in this data."))
+    rows = [
+        [escape(name), _num(v["voices"].get(name, 0)), _num(n), _pct(v["kept_share_by_voice"].get(name))]
+        for name, n in v["voices_all"].items()
+    ]
+    inner = f'<div class="plots">{_img(plots.voices_plot(v), "voices")}'
+    inner += _table(["engine:voice", "kept turns", "all turns", "kept share"], rows, {1, 2, 3}) + "</div>"
+    asr = ", ".join(f"{escape(k)} ({n})" for k, n in v["asr_models"].items())
+    speed = v["speed"]
+    inner += f'<p class="note">Verifier ASR: {asr}. Speaking rate of kept turns: '
+    inner += f"{_num(speed.get('min'))}–{_num(speed.get('max'))} (mean {_num(speed.get('mean'))}).</p>"
+    return _section("voices", "Voice and engine distribution", inner)
+
+
+def _pass_rate(r: dict[str, Any]) -> str:
+    p = r["pass_rate"]
+    if not p:
+        return _section("pass-rate", "Pass rate", _missing("No pass_rate in this data (written by CoT generators)."))
+    rows = [
+        ["records with pass_rate", _num(p["records"])],
+        ["mean pass rate (≈ pass@1)", _pct(p["mean_pass_rate"])],
+        ["pass@N (at least one correct)", _pct(p["pass_at_n"])],
+        ["all correct", _pct(p["all_pass"])],
+        ["none correct", _pct(p["none_pass"])],
+    ]
+    per_problem = p.get("per_problem") or {}
+    if per_problem.get("problems"):
+        rows.append(["problems (stats.json)", _num(per_problem["problems"])])
+        rows.append(["pass@N per problem (stats.json)", _pct(per_problem.get("pass_at_n"))])
+    inner = f'<div class="plots">{_img(plots.pass_rate_histogram(p), "pass rate")}{_table(["", ""], rows, {1})}</div>'
+    return _section("pass-rate", "Pass@N / pass-rate distribution", inner)
+
+
+def _worst(r: dict[str, Any], media: dict[tuple[str, int], dict[str, bytes | None]]) -> str:
+    worst = r["worst"]
+    if not worst:
+        note = "No sample has a WER above 0: every transcript matched its text."
+        return _section("worst", "Worst samples", _missing(note))
+    rows = []
+    for w in worst:
+        m = media.get((w["file"], w["row"]), {})
+        status = f'<span class="{w["status"]}">{escape(w["status"])}</span>'
+        if w["reason"]:
+            status += f"<br><span class='note'>{escape(w['reason'])}</span>"
+        text = f"<b>text</b> {escape(w['text'] or '')}<br><b>heard</b> {escape(w['transcript'] or '∅')}"
+        rows.append(
+            [escape(w["id"]) + (f"<br><span class='note'>turn {w['turn']}</span>" if w["turn"] is not None else ""),
+             status, _num(w["wer"]), text, audio_tag(m.get("audio")), image_tag(m.get("image")),
+             escape(w["voice"] or "—")]
+        )  # fmt: skip
+    inner = '<div class="worst">' + _table(
+        ["id", "status", "WER", "text vs transcript", "listen", "image", "voice"], rows, {2}
+    )
+    inner += '</div><p class="note">Highest-WER samples first (the sample\'s worst turn; perfect transcripts are '
+    inner += "not listed). Images of dropped records are not stored in rejects/.</p>"
+    return _section("worst", f"Worst samples (top {len(worst)} by WER)", inner)
+
+
+def _cost(r: dict[str, Any]) -> str:
+    c = r["cost"]
+    if not c:
+        return _section("cost", "Cost", _missing("No stats.json with model-seconds: cost unknown."))
+    rows = [
+        [escape(b["backend"]), escape(str(b["engine"])), escape(str(b["model"] or "—")), _num(b["calls"]),
+         _num(b["model_seconds"]), _num(b["seconds_per_call"], 4), _num(b["seconds_per_kept"], 4)]
+        for b in c["backends"]
+    ]  # fmt: skip
+    rows.append(["<b>total</b>", "", "", "", f"<b>{_num(c['model_seconds'])}</b>", "",
+                 f"<b>{_num(c['model_seconds_per_kept'], 4)}</b>"])  # fmt: skip
+    inner = f'<div class="plots">{_img(plots.cost_plot(c), "model-seconds per backend")}</div>'
+    inner += _table(["backend", "engine", "model", "calls", "model-s", "s / call", "s / kept sample"], rows,
+                    {3, 4, 5, 6})  # fmt: skip
+    inner += (
+        f'<p class="note">Model-seconds = wall time inside TTS/ASR calls, summed over workers. {c["kept"]} kept '
+        f"samples, {_num(c['kept_audio_seconds'])} s of kept audio → "
+        f"{_num(c['model_seconds_per_kept_audio_second'], 4)} model-seconds per kept audio second. Run wall time "
+        f"{_num(c['wall_seconds'])} s (model loading {_num(c['setup_seconds'])} s); "
+        f"{_pct(c['outside_models_share'])} of it outside model calls.</p>"
+    )
+    return _section("cost", "Cost accounting: model-seconds", inner)
+
+
+def _provenance(r: dict[str, Any]) -> str:
+    p = r["provenance"]
+    rows = [
+        [escape(k), escape(str(p.get(key)) if p.get(key) not in (None, []) else "—")]
+        for k, key in (
+            ("run name", "name"),
+            ("description", "description"),
+            ("manifest hash", "manifest_hash"),
+            ("input fingerprint", "input"),
+            ("datagen version", "datagen_version"),
+            ("shards", "shards"),
+            ("seed", "seed"),
+        )
+    ]
+    rows.append(["steps", escape(" → ".join(str(s) for s in p.get("steps") or []) or "—")])
+    inner = _table(["", ""], rows)
+    backends = p.get("backends") or {}
+    if isinstance(backends, dict) and backends:
+        brows = []
+        for name, spec in backends.items():
+            spec = spec if isinstance(spec, dict) else {}
+            settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "engine" and v is not None)
+            brows.append([escape(name), escape(str(spec.get("engine"))), escape(settings)])
+        inner += "<h3>Backends (models)</h3>" + _table(["name", "engine", "settings"], brows)
+    if p.get("manifest_yaml"):
+        inner += f"<details><summary>manifest.yaml</summary><pre>{escape(p['manifest_yaml'])}</pre></details>"
+    else:
+        inner += _missing("No manifest.yaml beside the data.")
+    return _section("provenance", "Provenance", inner)

@@ -1,0 +1,317 @@
+"""Read a dataset folder for the audit: small per-record / per-turn tables, media only for the few shown samples.
+
+Parquet is streamed batch by batch and only the needed columns are read, so a large dataset costs memory for one
+row per record (a few numbers and strings), never its audio or images. Two kinds of folder are understood:
+a datagen run (data/, rejects/, stats.json, manifest.yaml, run.json) and a plain `datasets` parquet folder with
+audio/text columns; whatever is absent is listed in `missing` so the report can say so.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+BATCH_ROWS = 512
+TEXT_COLUMNS = ("text", "sentence", "transcription", "normalized_text", "query", "question", "prompt")
+TRANSCRIPT_COLUMNS = ("transcript", "asr_transcript", "hypothesis", "prediction")
+MAX_DURATION_ROWS = 5000  # plain parquet: durations come from decoding audio headers, so only this many rows
+
+
+@dataclass
+class DatasetFolder:
+    root: Path
+    kind: str  # "datagen" | "parquet"
+    data_files: list[Path]
+    reject_files: list[Path] = field(default_factory=list)
+    stats: dict[str, Any] | None = None
+    run: dict[str, Any] | None = None
+    manifest_text: str | None = None
+    missing: list[str] = field(default_factory=list)
+    columns: dict[str, str | None] = field(default_factory=dict)  # plain parquet: role -> column name
+
+    @property
+    def manifest(self) -> dict[str, Any]:
+        import yaml
+
+        try:
+            return yaml.safe_load(self.manifest_text or "") or {}
+        except yaml.YAMLError:
+            return {}
+
+    def max_wer(self) -> float | None:
+        for step in self.manifest.get("steps") or []:
+            if isinstance(step, dict) and step.get("step") == "max_wer":
+                return float(step.get("max_wer", 0.2))
+        return None
+
+    def step_order(self) -> list[str]:
+        return ["read"] + [s.get("step") for s in self.manifest.get("steps") or [] if isinstance(s, dict)]
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def open_dataset(path: str | Path) -> DatasetFolder:
+    root = Path(path)
+    if not root.exists():
+        raise FileNotFoundError(f"{root} does not exist")
+    if root.is_file():
+        files, base = [root], root.parent
+    else:
+        base = root
+        files = sorted((root / "data").glob("*.parquet")) or sorted(
+            p for p in root.rglob("*.parquet") if "rejects" not in p.parts and not p.name.startswith(".")
+        )
+    if not files:
+        raise FileNotFoundError(f"{root} holds no parquet files")
+    schema = pq.read_schema(files[0])
+    ours = "speech" in schema.names or (base / "run.json").exists()  # CoT/DPO runs have no speech column
+    kind = "datagen" if "messages" in schema.names and ours else "parquet"
+    folder = DatasetFolder(root=base, kind=kind, data_files=files)
+    folder.reject_files = sorted((base / "rejects").glob("rejects-*.parquet"))
+    folder.stats = _read_json(base / "stats.json")
+    folder.run = _read_json(base / "run.json")
+    manifest = base / "manifest.yaml"
+    folder.manifest_text = manifest.read_text() if manifest.exists() else None
+    if not folder.reject_files:
+        folder.missing.append("rejects/: dropped records are unknown (yield shows kept records only)")
+    if folder.stats is None:
+        folder.missing.append("stats.json: no drop counts from the run and no cost accounting (model-seconds)")
+    if folder.manifest_text is None:
+        folder.missing.append("manifest.yaml: no provenance (steps, engines, WER threshold)")
+    if folder.run is None:
+        folder.missing.append("run.json: no run hash, input fingerprint or datagen version")
+    if kind == "parquet":
+        folder.columns = _plain_columns(schema)
+        if not folder.columns.get("text"):
+            folder.missing.append(f"a text column (one of {', '.join(TEXT_COLUMNS)}): no WER")
+        if not folder.columns.get("transcript") and "wer" not in schema.names:
+            folder.missing.append(f"a transcript column (one of {', '.join(TRANSCRIPT_COLUMNS)}) or wer: no WER")
+        if not folder.columns.get("audio"):
+            folder.missing.append("an audio column: no durations, nothing to listen to")
+    return folder
+
+
+def _media_field(t: pa.DataType) -> bool:
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        t = t.value_type
+    return pa.types.is_struct(t) and t.get_field_index("bytes") >= 0
+
+
+def _plain_columns(schema: pa.Schema) -> dict[str, str | None]:
+    names = set(schema.names)
+
+    def first(options: Sequence[str]) -> str | None:
+        return next((c for c in options if c in names), None)
+
+    media = [f.name for f in schema if _media_field(f.type)]
+    audio = next((c for c in media if "audio" in c.lower()), None)
+    image = next((c for c in media if "image" in c.lower()), None)
+    return {
+        "text": first(TEXT_COLUMNS),
+        "transcript": first(TRANSCRIPT_COLUMNS),
+        "wer": "wer" if "wer" in names else None,
+        "pass_rate": "pass_rate" if "pass_rate" in names else None,
+        "id": "id" if "id" in names else None,
+        "audio": audio,
+        "image": image,
+    }
+
+
+def _batches(path: Path, columns: list[str]) -> Iterator[list[dict[str, Any]]]:
+    pf = pq.ParquetFile(path)
+    present = [c for c in columns if c in pf.schema_arrow.names]
+    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
+        yield batch.to_pylist()
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(records, turns): one row per record (kept and dropped) and one per spoken turn that was transcribed.
+
+    records: id, status, step, reason, wer, pass_rate, file, row.  turns: id, status, turn, text, transcript, wer,
+    words, duration, tts, voice, speed, asr, audio (index into the record's audios), file, row.
+    """
+    if folder.kind == "parquet":
+        return _plain_tables(folder)
+    records: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    for path in folder.data_files:
+        row = 0
+        for batch in _batches(path, ["id", "wer", "pass_rate", "speech", "messages"]):
+            for r in batch:
+                meta = {"wer": r.get("wer"), "pass_rate": r.get("pass_rate"), "speech": r.get("speech")}
+                _add(records, turns, r["id"], "kept", None, None, meta, r.get("messages"), path, row)
+                row += 1
+    for path in folder.reject_files:
+        row = 0
+        for batch in _batches(path, ["id", "reason", "step", "meta", "messages"]):
+            for r in batch:
+                try:
+                    meta = json.loads(r.get("meta") or "{}")
+                except ValueError:
+                    meta = {}
+                _add(records, turns, r["id"], "dropped", r["step"], r["reason"], meta, r.get("messages"), path, row)
+                row += 1
+    return pd.DataFrame(records, columns=_RECORD_COLUMNS), pd.DataFrame(turns, columns=_TURN_COLUMNS)
+
+
+_RECORD_COLUMNS = ["id", "status", "step", "reason", "wer", "pass_rate", "file", "row"]
+_TURN_COLUMNS = [
+    "id", "status", "reason", "turn", "text", "transcript", "wer", "words", "duration",
+    "tts", "voice", "speed", "asr", "audio", "file", "row",
+]  # fmt: skip
+
+
+def _add(
+    records: list[dict[str, Any]],
+    turns: list[dict[str, Any]],
+    rid: str,
+    status: str,
+    step: str | None,
+    reason: str | None,
+    meta: dict[str, Any],
+    messages: list[dict[str, Any]] | None,
+    path: Path,
+    row: int,
+) -> None:
+    where = {"file": str(path), "row": row}
+    records.append(
+        {"id": rid, "status": status, "step": step, "reason": reason, "wer": _number(meta.get("wer")),
+         "pass_rate": _number(meta.get("pass_rate")), **where}
+    )  # fmt: skip
+    for sp in meta.get("speech") or []:
+        if not isinstance(sp, dict):
+            continue
+        turn = sp.get("turn")
+        audio = None
+        if messages and isinstance(turn, int) and 0 <= turn < len(messages):
+            audio = messages[turn].get("audio")
+        text = sp.get("text") or ""
+        turns.append(
+            {
+                "id": rid, "status": status, "reason": reason, "turn": turn, "text": text,
+                "transcript": sp.get("transcript"), "wer": _number(sp.get("wer")), "words": len(text.split()),
+                "duration": _number(sp.get("duration")), "tts": sp.get("tts"), "voice": sp.get("voice"),
+                "speed": _number(sp.get("speed")), "asr": sp.get("asr"), "audio": audio, **where,
+            }
+        )  # fmt: skip
+
+
+def _plain_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from filters.wer import wer as compute_wer
+
+    cols = folder.columns
+    wanted = [c for c in (cols.get("id"), cols["text"], cols["transcript"], cols["wer"], cols["pass_rate"]) if c]
+    records: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    n = 0
+    for path in folder.data_files:
+        row = 0
+        for batch in _batches(path, wanted):
+            for r in batch:
+                rid = str(r.get(cols["id"]) if cols.get("id") else n)
+                text = r.get(cols["text"]) if cols["text"] else None
+                transcript = r.get(cols["transcript"]) if cols["transcript"] else None
+                value = _number(r.get(cols["wer"])) if cols["wer"] else None
+                if value is None and text is not None and transcript is not None:
+                    value = compute_wer(text, transcript)
+                where = {"file": str(path), "row": row}
+                records.append(
+                    {"id": rid, "status": "kept", "step": None, "reason": None, "wer": value,
+                     "pass_rate": _number(r.get(cols["pass_rate"])) if cols["pass_rate"] else None, **where}
+                )  # fmt: skip
+                if text is not None or cols["audio"]:
+                    turns.append(
+                        {"id": rid, "status": "kept", "reason": None, "turn": 0, "text": text or "",
+                         "transcript": transcript, "wer": value, "words": len((text or "").split()), "duration": None,
+                         "tts": None, "voice": None, "speed": None, "asr": None, "audio": 0, **where}
+                    )  # fmt: skip
+                row += 1
+                n += 1
+    turns_df = pd.DataFrame(turns, columns=_TURN_COLUMNS)
+    if cols["audio"] and len(turns_df):
+        durations = _plain_durations(folder)
+        turns_df["duration"] = [durations.get((f, r)) for f, r in zip(turns_df["file"], turns_df["row"], strict=True)]
+    return pd.DataFrame(records, columns=_RECORD_COLUMNS), turns_df
+
+
+def _plain_durations(folder: DatasetFolder) -> dict[tuple[str, int], float]:
+    """Durations from the audio headers of the first MAX_DURATION_ROWS rows (decoding is the expensive part)."""
+    column = folder.columns["audio"]
+    assert column
+    out: dict[tuple[str, int], float] = {}
+    for path in folder.data_files:
+        row = 0
+        for batch in _batches(path, [column]):
+            for r in batch:
+                blob = _first_bytes(r.get(column))
+                seconds = _duration(blob) if blob else None
+                if seconds is not None:
+                    out[(str(path), row)] = seconds
+                row += 1
+                if len(out) >= MAX_DURATION_ROWS:
+                    return out
+    return out
+
+
+def _first_bytes(value: Any, index: int = 0) -> bytes | None:
+    if isinstance(value, list):
+        value = value[index] if 0 <= index < len(value) else None
+    if isinstance(value, dict):
+        return value.get("bytes")
+    return None
+
+
+def _duration(blob: bytes) -> float | None:
+    import soundfile
+
+    try:
+        info = soundfile.info(io.BytesIO(blob))
+    except Exception:  # undecodable audio is reported as missing, never fatal to the audit
+        return None
+    return round(info.frames / info.samplerate, 3) if info.samplerate else None
+
+
+def read_media(folder: DatasetFolder, picks: Sequence[tuple[str, int, int | None]]) -> dict[tuple[str, int], dict]:
+    """(file, row, audio index) → {"audio": bytes | None, "image": bytes | None}, reading only those rows' files."""
+    by_file: dict[str, dict[int, int | None]] = {}
+    for file, row, audio in picks:
+        by_file.setdefault(file, {})[row] = audio
+    audio_col = folder.columns.get("audio") if folder.kind == "parquet" else "audios"
+    image_col = folder.columns.get("image") if folder.kind == "parquet" else "images"
+    out: dict[tuple[str, int], dict] = {}
+    for file, rows in by_file.items():
+        wanted = [c for c in (audio_col, image_col) if c]
+        pf = pq.ParquetFile(file)
+        present = [c for c in wanted if c in pf.schema_arrow.names]
+        if not present:
+            continue
+        start = 0
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
+            hits = [r for r in rows if start <= r < start + batch.num_rows]
+            if hits:
+                table = batch.take(pa.array([r - start for r in hits])).to_pylist()
+                for r, values in zip(hits, table, strict=True):
+                    index = rows[r]
+                    out[(file, r)] = {
+                        "audio": _first_bytes(values.get(audio_col), index or 0) if audio_col else None,
+                        "image": _first_bytes(values.get(image_col)) if image_col else None,
+                    }
+            start += batch.num_rows
+    return out
