@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from datagen.shards import OutputDir, atomic_write
 
 FORMATS = ("swift",)
-_TAG = re.compile(r"<(image|video)>")
+_TAG = re.compile(r"<(image|video|audio)>")  # kept when a spoken turn's text gives way to its <audio>
 
 
 def export(root: Path, fmt: str) -> Path:

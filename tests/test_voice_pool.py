@@ -110,15 +110,19 @@ def test_bad_noise_color_rejected_and_good_ranges_accepted() -> None:
     assert VoiceChoice.model_validate({"tts": "a", "noise_snr_db": [15, 15]}).noise_snr_db == (15, 15)
 
 
-def test_engines_ignore_post_synthesis_options() -> None:
-    """A noisy draw reaches the engine with snr_db in its options: the engine must still speak it."""
+def test_engines_get_the_draw_without_post_synthesis_options() -> None:
+    """Noise is added after synthesis: engines see the voice without snr_db, and refuse options they don't know."""
     from datagen.backends.flite import FliteSynthesizer
+    from datagen.voices import engine_options
 
     if FliteSynthesizer.unavailable_reason():
         pytest.skip(FliteSynthesizer.unavailable_reason())
-    voice = Voice("flite", "slt", options={"snr_db": 20.0, "noise_color": "pink"})
-    (audio,) = FliteSynthesizer().synthesize(["Hello."], [voice])
+    voice = Voice("flite", "slt", seed=5, options={"snr_db": 20.0, "noise_color": "pink"})
+    clean = engine_options(voice)
+    assert clean.options == {} and (clean.name, clean.seed) == ("slt", 5)
+    (audio,) = FliteSynthesizer().synthesize(["Hello."], [clean])
     assert audio is not None
+    assert FliteSynthesizer().synthesize(["Hello."], [voice]) == [None]
 
 
 # -- datagen backends --

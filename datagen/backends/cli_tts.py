@@ -17,7 +17,6 @@ import numpy as np
 
 from datagen.backends.base import BackendError, BaseBackend, Voice
 from datagen.records import Audio
-from datagen.voices import POST_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +62,7 @@ class CommandSynthesizer(BaseBackend):
         """Raise ValueError for a voice this engine cannot speak (fails that item only)."""
         if voice.speed <= 0 or not math.isfinite(voice.speed):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options) - POST_OPTIONS
+        unknown = set(voice.options)
         if unknown:
             raise ValueError(f"unknown {self.engine} voice options {sorted(unknown)}")
         if voice.name and voice.name not in self.voices():

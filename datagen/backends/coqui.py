@@ -26,7 +26,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datagen.backends.base import BackendError, BaseBackend, Voice
 from datagen.records import Audio
-from datagen.voices import POST_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +204,7 @@ class CoquiSynthesizer(BaseBackend):
 
         if not (voice.speed > 0 and math.isfinite(voice.speed)):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options) - POST_OPTIONS
+        unknown = set(voice.options)
         if unknown:
             raise ValueError(f"unknown coqui voice options {sorted(unknown)}")
         if not text.strip():

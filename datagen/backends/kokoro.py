@@ -23,7 +23,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, Voice
 from datagen.records import Audio
-from datagen.voices import POST_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +141,7 @@ class KokoroSynthesizer(BaseBackend):
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         if not _SPEED_RANGE[0] <= voice.speed <= _SPEED_RANGE[1]:
             raise ValueError(f"Kokoro speed must be within {_SPEED_RANGE}, got {voice.speed}")
-        unknown = set(voice.options) - POST_OPTIONS
+        unknown = set(voice.options)
         if unknown:
             raise ValueError(f"unknown kokoro voice options {sorted(unknown)}")
         if not text.strip():

@@ -33,7 +33,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, Voice
 from datagen.records import Audio
-from datagen.voices import POST_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +213,7 @@ class PiperSynthesizer(BaseBackend):
     def _scales(self, voice: Voice) -> tuple[np.ndarray, int | None]:
         if voice.speed <= 0:
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options) - _VOICE_OPTIONS - POST_OPTIONS
+        unknown = set(voice.options) - _VOICE_OPTIONS
         if unknown:
             raise ValueError(f"unknown piper voice options {sorted(unknown)} (known: {sorted(_VOICE_OPTIONS)})")
         speakers: dict[str, int] = self._config.get("speaker_id_map") or {}

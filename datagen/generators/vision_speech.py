@@ -2,53 +2,26 @@
 
 Reads `messages`; writes `audios` (one per spoken turn, linked from the turn's `audio` index) and the meta keys
 below. The keep/drop on WER is the `max_wer` filter's job, so thresholds can be re-run without re-synthesizing.
-Drops here: `empty_text` (nothing left to say), `tts_failed`, `audio_too_long`, `asr_failed`.
+Drops here: `empty_text` (nothing left to say, or no user turn), `tts_failed`, `audio_too_long`, `asr_failed`.
+The speaking itself is `datagen.speech`, shared with the spoken-QA generators.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any, Literal
 
 from pydantic import Field
 
-from datagen.records import Rejected, Sample
-from datagen.speakable import speakable, strip_tags
-from datagen.steps import Step, StepConfig
-from datagen.voices import VoiceChoice, draw_voice
-from filters.wer import wer
-
-# Generous upper bound on characters per second of speech: longer texts cannot fit and are not synthesized.
-_MAX_CHARS_PER_SECOND = 40
+from datagen.records import Message, Rejected, Sample
+from datagen.speakable import strip_tags
+from datagen.speech import Speaker, SpeechConfig, Utterance, speech_backend_refs, speech_feature, warm_up
+from datagen.steps import Step
 
 
-class VisionSpeechConfig(StepConfig):
-    voices: list[VoiceChoice] = Field(min_length=1, description="the voice pool; each names a synthesizer backend")
-    asr: str = Field(description="name of the transcriber backend that verifies the speech")
+class VisionSpeechConfig(SpeechConfig):
     turns: Literal["all", "first"] = Field("all", description="which user turns become speech")
-    max_audio_seconds: float = Field(30.0, gt=0, description="longer spoken queries are dropped (audio_too_long)")
-
-
-def _speech_feature() -> Any:
-    from datasets import List, Value
-
-    return List(
-        {
-            "turn": Value("int32"),
-            "text": Value("string"),
-            "spoken_text": Value("string"),
-            "transcript": Value("string"),
-            "wer": Value("float64"),
-            "duration": Value("float64"),
-            "tts": Value("string"),
-            "voice": Value("string"),
-            "speed": Value("float64"),
-            "voice_seed": Value("int64"),
-            "asr": Value("string"),
-        }
-    )
 
 
 class VisionSpeech(Step):
@@ -62,111 +35,50 @@ class VisionSpeech(Step):
     def features(cls) -> dict[str, Any]:
         from datasets import Value
 
-        return {"wer": Value("float64"), "speech": _speech_feature()}
+        return {"wer": Value("float64"), "speech": speech_feature()}
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        refs = [(f"voices.{i}.tts", v.tts, "synthesize") for i, v in enumerate(config.voices)]
-        return [*refs, ("asr", config.asr, "transcribe")]
-
-    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
-        cfg = self.config
-        engine_of = {v.tts: self.backends[v.tts].engine for v in cfg.voices}
-        asr = self.backends[cfg.asr]
-        results: dict[int, Sample | Rejected] = {}
-        jobs: list[dict[str, Any]] = []  # one per spoken turn
-        for i, sample in enumerate(batch):
-            turns = sample.user_turns()[: 1 if cfg.turns == "first" else None]
-            planned = []
-            for turn in turns:
-                text = strip_tags(sample.messages[turn].content)
-                spoken = speakable(text)
-                if not spoken:
-                    results[i] = self.reject(sample, "empty_text", f"turn {turn} has nothing to say")
-                    break
-                if len(spoken) > cfg.max_audio_seconds * _MAX_CHARS_PER_SECOND:
-                    results[i] = self.reject(sample, "audio_too_long", f"turn {turn}: {len(spoken)} characters")
-                    break
-                voice = draw_voice(cfg.voices, self.seed, sample.id, turn, engine_of)
-                if not voice.name:  # record the voice actually heard, not "default"
-                    voice = replace(voice, name=self._default_voice(voice.backend))
-                planned.append({"sample": i, "turn": turn, "text": text, "spoken": spoken, "voice": voice})
-            if i not in results:
-                jobs.extend(planned)
-
-        by_backend: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for job in jobs:
-            by_backend[job["voice"].backend].append(job)
-        for backend, group in by_backend.items():
-            audios = self.backends[backend].synthesize([j["spoken"] for j in group], [j["voice"] for j in group])
-            for job, audio in zip(group, audios, strict=True):
-                job["audio"] = audio
-
-        live = [j for j in jobs if self._ok(j, batch, results)]
-        transcripts = asr.transcribe([j["audio"] for j in live]) if live else []
-        asr_name = _model_name(asr)
-        for job, transcript in zip(live, transcripts, strict=True):
-            job["transcript"] = transcript
-            if transcript is None and job["sample"] not in results:
-                results[job["sample"]] = self.reject(batch[job["sample"]], "asr_failed", f"turn {job['turn']}")
-
-        per_sample: dict[int, list[dict[str, Any]]] = defaultdict(list)
-        for job in live:
-            per_sample[job["sample"]].append(job)
-        for i, sample in enumerate(batch):
-            if i not in results:
-                results[i] = self._assemble(sample, per_sample[i], asr_name)
-        return [results[i] for i in range(len(batch))]
+        return speech_backend_refs(config)
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)
-        wer("warm up", "warm up")  # the normalizer's first call imports its number tables: pay it at setup
+        warm_up()
 
-    def _default_voice(self, backend: str) -> str:
-        names = self.backends[backend].voices()
-        return names[0] if names else ""
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        speaker = Speaker(self.config, self.backends, self.seed)
+        planned: list[Utterance] = []
+        for i, sample in enumerate(batch):
+            turns = sample.user_turns()[: 1 if self.config.turns == "first" else None]
+            if not turns:
+                speaker.fail(i, "empty_text", "no user turn to speak")
+            mine = []
+            for turn in turns:
+                u = speaker.plan(i, sample.id, turn, strip_tags(sample.messages[turn].content))
+                if u is None:
+                    break
+                mine.append(u)
+            if i not in speaker.failures:
+                planned.extend(mine)
+        speaker.run(planned)
+        per_sample: dict[int, list[Utterance]] = defaultdict(list)
+        for u in planned:
+            per_sample[u.owner].append(u)
+        out: list[Sample | Rejected] = []
+        for i, sample in enumerate(batch):
+            if i in speaker.failures:
+                out.append(self.reject(sample, *speaker.failures[i]))
+            else:
+                out.append(self._assemble(sample, per_sample[i], speaker))
+        return out
 
-    def _ok(self, job: dict[str, Any], batch: Sequence[Sample], results: dict[int, Sample | Rejected]) -> bool:
-        i = job["sample"]
-        if i in results:
-            return False
-        audio = job["audio"]
-        if audio is None or len(audio.array) == 0:
-            results[i] = self.reject(batch[i], "tts_failed", f"turn {job['turn']}, voice {job['voice'].name}")
-            return False
-        if audio.duration > self.config.max_audio_seconds:
-            results[i] = self.reject(batch[i], "audio_too_long", f"turn {job['turn']}: {audio.duration:.1f} s")
-            return False
-        return True
-
-    def _assemble(self, sample: Sample, jobs: list[dict[str, Any]], asr_name: str) -> Sample:
+    def _assemble(self, sample: Sample, utterances: list[Utterance], speaker: Speaker) -> Sample:
         messages = list(sample.messages)
         audios = list(sample.audios)
         speech = []
-        for job in jobs:
-            turn = job["turn"]
-            messages[turn] = type(messages[turn])(messages[turn].role, messages[turn].content, audio=len(audios))
-            audios.append(job["audio"])
-            voice = job["voice"]
-            speech.append(
-                {
-                    "turn": turn,
-                    "text": job["text"],
-                    "spoken_text": job["spoken"],
-                    "transcript": job["transcript"],
-                    "wer": wer(job["text"], job["transcript"]),
-                    "duration": round(job["audio"].duration, 3),
-                    "tts": voice.engine,
-                    "voice": voice.name,
-                    "speed": voice.speed,
-                    "voice_seed": voice.seed,
-                    "asr": asr_name,
-                }
-            )
+        for u in utterances:
+            messages[u.turn] = Message(messages[u.turn].role, messages[u.turn].content, audio=len(audios))
+            audios.append(u.audio)
+            speech.append(speaker.provenance(u))
         worst = max(s["wer"] for s in speech)
         return sample.evolve(messages=tuple(messages), audios=tuple(audios), meta={"wer": worst, "speech": speech})
-
-
-def _model_name(backend: Any) -> str:
-    info = backend.describe()
-    return f"{info.get('engine')}:{info.get('model') or info.get('model_path') or ''}".rstrip(":")

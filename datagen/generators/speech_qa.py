@@ -1,0 +1,168 @@
+"""SQQA: a text question/answer pair becomes a spoken question with a text answer.
+
+Reads `messages` (plain QA records arrive as user/assistant turns): the first user turn is made speakable,
+spoken by the voice pool and transcribed by the verifier (meta `wer`, `speech`; the `max_wer` step gates). With
+`answer_style: spoken` a generator rewrites the answer as a short spoken-style reply (prompt template
+`sqqa_spoken_answer`); the written answer stays in `answer_original`, the template ref in `prompts` and the
+model in `generator`; a rewrite whose words are mostly not in the question + written answer is dropped
+(`answer_unfaithful`, score in `answer_grounding`). Drops: `empty_text`, `not_speakable`, `missing_answer`,
+`tts_failed`, `audio_too_long`, `asr_failed`, `generation_failed`, `answer_unfaithful`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from datagen.backends.base import Sampling
+from datagen.prompts import load_prompt
+from datagen.records import Message, Rejected, Sample
+from datagen.speakable import strip_tags
+from datagen.speech import Speaker, SpeechConfig, Utterance, model_name, speech_backend_refs, speech_feature, warm_up
+from datagen.steps import Step
+from filters.qa_pairs import grounding
+
+_MARKDOWN = re.compile(r"[*_`#>|~]+|^\s*[-•]\s+", re.MULTILINE)
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:])")
+_LEAD_LABEL = re.compile(r"^\s*(?:spoken\s+)?(?:answer|reply|response)\s*:\s*", re.IGNORECASE)
+
+
+class SpeechQAConfig(SpeechConfig):
+    answer_style: Literal["keep", "spoken"] = Field(
+        "keep", description="keep the data's answer, or have `generator` rewrite it as a short spoken reply"
+    )
+    generator: str | None = Field(None, description="text generator backend (needed by answer_style: spoken)")
+    prompt: str = Field("sqqa_spoken_answer", description="prompt template (shipped name or a .yaml path)")
+    temperature: float = Field(0.0, ge=0)
+    max_new_tokens: int = Field(96, ge=1)
+    min_answer_grounding: float = Field(
+        0.5, ge=0, le=1, description="share of the rewritten answer's words found in the question + written answer"
+    )
+
+    @model_validator(mode="after")
+    def _generator_when_spoken(self) -> SpeechQAConfig:
+        if self.answer_style == "spoken" and not self.generator:
+            raise ValueError("answer_style: spoken needs `generator` (a text generator backend)")
+        return self
+
+
+def spoken_reply(text: str) -> str:
+    """A model's reply as plain speakable text: no markdown, no "Answer:" label, no wrapping quotes."""
+    text = " ".join(_LEAD_LABEL.sub("", _MARKDOWN.sub(" ", text)).split())
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip("\"'“” ")
+
+
+class SpeechQA(Step):
+    name = "speech_qa"
+    Config = SpeechQAConfig
+    reads = ("messages",)
+    writes = ("wer", "speech", "answer_original", "answer_grounding", "prompts", "generator")
+    config: SpeechQAConfig
+
+    @classmethod
+    def features(cls) -> dict[str, Any]:
+        from datasets import List, Value
+
+        return {
+            "wer": Value("float64"),
+            "speech": speech_feature(),
+            "answer_original": Value("string"),
+            "answer_grounding": Value("float64"),
+            "prompts": List(Value("string")),
+            "generator": Value("string"),
+        }
+
+    @classmethod
+    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
+        refs = speech_backend_refs(config)
+        return [*refs, ("generator", config.generator, "generate")] if config.generator else refs
+
+    def setup(self, backends: Any) -> None:
+        super().setup(backends)
+        if self.config.answer_style == "spoken":
+            load_prompt(self.config.prompt)  # a missing template fails at setup, before any model time
+        warm_up()
+
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        speaker = Speaker(self.config, self.backends, self.seed)
+        planned: dict[int, tuple[Utterance, int]] = {}  # batch index -> (question utterance, answer turn)
+        for i, sample in enumerate(batch):
+            users = sample.user_turns()
+            if not users:
+                speaker.fail(i, "empty_text", "no user turn (question)")
+                continue
+            q = users[0]
+            after = range(q + 1, len(sample.messages))
+            answer = next((t for t in after if sample.messages[t].role == "assistant"), None)
+            if answer is None or not sample.messages[answer].content.strip():
+                speaker.fail(i, "missing_answer", "no assistant turn after the question")
+                continue
+            u = speaker.plan(i, sample.id, q, strip_tags(sample.messages[q].content), check_language=True)
+            if u is not None:
+                planned[i] = (u, answer)
+        speaker.run([u for u, _ in planned.values()])
+        answers = self._answers(batch, planned, speaker)
+        out: list[Sample | Rejected] = []
+        for i, sample in enumerate(batch):
+            if i in speaker.failures:
+                out.append(self.reject(sample, *speaker.failures[i]))
+                continue
+            u, answer_turn = planned[i]
+            out.append(self._assemble(sample, u, answer_turn, answers.get(i), speaker))
+        return out
+
+    def _answers(
+        self, batch: Sequence[Sample], planned: dict[int, tuple[Utterance, int]], speaker: Speaker
+    ) -> dict[int, tuple[str, float]]:
+        """Spoken-style answers (with their grounding) for the samples still alive (model time only for those)."""
+        if self.config.answer_style != "spoken":
+            return {}
+        live = [i for i in planned if i not in speaker.failures]
+        if not live:
+            return {}
+        prompt = load_prompt(self.config.prompt)
+        conversations = [
+            prompt.render(
+                question=strip_tags(batch[i].messages[planned[i][0].turn].content),
+                answer=batch[i].messages[planned[i][1]].content,
+            )
+            for i in live
+        ]
+        sampling = Sampling(self.config.temperature, max_new_tokens=self.config.max_new_tokens, seed=self.seed)
+        replies = self.backends[self.config.generator].generate(conversations, 1, sampling)
+        out = {}
+        for i, reply in zip(live, replies, strict=True):
+            text = spoken_reply(reply[0]) if reply else ""
+            if not text:
+                speaker.fail(i, "generation_failed", "no spoken answer" if reply is None else "empty spoken answer")
+                continue
+            source = " ".join(m.content for m in batch[i].messages[: planned[i][1] + 1])
+            score = round(grounding(text, source), 4)
+            if score < self.config.min_answer_grounding:  # a rewrite must not invent what the answer never said
+                speaker.fail(
+                    i, "answer_unfaithful", f"grounding {score} < {self.config.min_answer_grounding}: {text[:200]!r}"
+                )
+            else:
+                out[i] = (text, score)
+        return out
+
+    def _assemble(
+        self, sample: Sample, u: Utterance, answer_turn: int, new_answer: tuple[str, float] | None, speaker: Speaker
+    ) -> Sample:
+        messages = list(sample.messages)
+        audios = list(sample.audios)
+        messages[u.turn] = Message(messages[u.turn].role, messages[u.turn].content, audio=len(audios))
+        audios.append(u.audio)
+        meta: dict[str, Any] = {"answer_original": None, "answer_grounding": None, "prompts": [], "generator": None}
+        if new_answer is not None:
+            meta["answer_original"] = messages[answer_turn].content
+            meta["answer_grounding"] = new_answer[1]
+            messages[answer_turn] = Message("assistant", new_answer[0])
+            meta["prompts"] = [load_prompt(self.config.prompt).ref]
+            meta["generator"] = model_name(self.backends[self.config.generator])
+        speech = [speaker.provenance(u)]
+        meta.update(wer=speech[0]["wer"], speech=speech)
+        return sample.evolve(messages=tuple(messages), audios=tuple(audios), meta=meta)
