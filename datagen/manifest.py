@@ -47,7 +47,7 @@ class OutputConfig(_Strict):
     exports: list[Literal["swift", "trl"]] = Field(default_factory=list)
 
 
-def _tagged_union(names: Iterable[str], config_of: Callable[[str], type[BaseModel]], tag: str) -> Any:
+def tagged_union(names: Iterable[str], config_of: Callable[[str], type[BaseModel]], tag: str) -> Any:
     """One variant per registry entry, told apart by `tag` (`step:` / `engine:`), so errors name valid options."""
     from typing import Union
 
@@ -59,12 +59,12 @@ def _tagged_union(names: Iterable[str], config_of: Callable[[str], type[BaseMode
 
 @cache
 def _backend_union() -> Any:
-    return _tagged_union(registry.BACKENDS, lambda engine: registry.backend_class(engine).Settings, "engine")
+    return tagged_union(registry.BACKENDS, lambda engine: registry.backend_class(engine).Settings, "engine")
 
 
 @cache
 def _step_union() -> Any:
-    return _tagged_union(registry.STEPS, lambda name: registry.step_class(name).Config, "step")
+    return tagged_union(registry.STEPS, lambda name: registry.step_class(name).Config, "step")
 
 
 @cache
@@ -115,14 +115,7 @@ def step_configs(manifest: Any) -> list[tuple[str, StepConfig]]:
 def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
     """Read, resolve and validate; `overrides` are dotted keys (`input.path`) from the command line."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ManifestError(f"{path}: cannot read: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise ManifestError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: a manifest is a YAML mapping with keys name, input, output, backends, steps")
+    data = read_yaml_mapping(path, "a manifest is a YAML mapping with keys name, input, output, backends, steps")
     for dotted, value in (overrides or {}).items():
         node = data
         *parents, leaf = dotted.split(".")
@@ -142,6 +135,19 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         return _manifest_model().model_validate(data)
     except ValidationError as err:
         raise ManifestError(format_errors(path, err)) from None
+
+
+def read_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
+    """Safe-load a YAML file that must hold a mapping; `expected` says what it should look like."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ManifestError(f"{path}: cannot read: {err.strerror}") from err
+    except yaml.YAMLError as err:
+        raise ManifestError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: {expected}")
+    return data
 
 
 def validate_manifest(data: dict[str, Any]) -> Any:

@@ -168,8 +168,8 @@ class Pipeline:
             "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()},
             "backend_seconds": backends,
             "values": {
-                "kept": _numeric(kept_meta),
-                "dropped": _numeric(dropped_meta),
+                "kept": numeric_values(kept_meta),
+                "dropped": numeric_values(dropped_meta),
                 "audio_seconds": [round(a.duration, 3) for s in result.kept for a in s.audios],
                 "voices": [f"{sp['tts']}:{sp['voice']}" for m in kept_meta for sp in m.get("speech", [])],
             },
@@ -199,7 +199,7 @@ def _prefixes(record_id: str) -> list[str]:
     return [record_id, *(record_id[:i] for i in reversed(cuts))]
 
 
-def _numeric(metas: list[dict[str, Any]]) -> dict[str, list[float]]:
+def numeric_values(metas: list[dict[str, Any]]) -> dict[str, list[float]]:
     """Every numeric score in meta, by key: what stats.json summarizes as distributions."""
     values: dict[str, list[float]] = defaultdict(list)
     for meta in metas:

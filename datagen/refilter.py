@@ -40,7 +40,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from datagen import __version__, registry
-from datagen.manifest import CORE_FIELDS, ManifestError, _tagged_union, format_errors
+from datagen.manifest import CORE_FIELDS, ManifestError, format_errors, read_yaml_mapping, tagged_union
+from datagen.pipeline import numeric_values
 from datagen.readers import SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
 from datagen.run import RunMismatchError
@@ -75,21 +76,14 @@ class _CurateBase(BaseModel):
 @cache
 def _curate_model() -> type[BaseModel]:
     names = filter_names()
-    union = _tagged_union(names, lambda name: registry.step_class(name).Config, "step")
+    union = tagged_union(names, lambda name: registry.step_class(name).Config, "step")
     return create_model("CurateManifest", __base__=_CurateBase, steps=(list[union], Field(min_length=1)))
 
 
 def load_curate_manifest(path: str | Path) -> Any:
     """Read and validate a filter-only manifest; every problem is a ManifestError naming the key and the options."""
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ManifestError(f"{path}: cannot read: {err.strerror}") from err
-    except yaml.YAMLError as err:
-        raise ManifestError(f"{path}: not valid YAML: {err}") from err
-    if not isinstance(data, dict):
-        raise ManifestError(f"{path}: a curate manifest is a YAML mapping with keys {', '.join(TOP_KEYS)}")
+    data = read_yaml_mapping(path, f"a curate manifest is a YAML mapping with keys {', '.join(TOP_KEYS)}")
     problems = []
     for key in data:
         if key in ("input", "output", "backends"):
@@ -295,23 +289,14 @@ def _filter_shard(
         "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()},
         "backend_seconds": {},
         "values": {
-            "kept": _numeric([s.meta for s in kept]),
-            "dropped": _numeric(old_meta + [r.sample.meta for r in rejected if r.sample]),
+            "kept": numeric_values([s.meta for s in kept]),
+            "dropped": numeric_values(old_meta + [r.sample.meta for r in rejected if r.sample]),
             "audio_seconds": [round(a.duration, 3) for s in kept for a in s.audios],
             "voices": [f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp],
         },
     }
     write_json(out / "_shards" / f"{index:05d}.json", stats)
     return stats
-
-
-def _numeric(metas: list[dict[str, Any]]) -> dict[str, list[float]]:
-    values: dict[str, list[float]] = defaultdict(list)
-    for meta in metas:
-        for key, value in meta.items():
-            if key != "source_index" and isinstance(value, int | float) and not isinstance(value, bool):
-                values[key].append(value)
-    return dict(values)
 
 
 def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
