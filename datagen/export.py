@@ -15,13 +15,17 @@ import pyarrow.parquet as pq
 
 from datagen.shards import OutputDir, atomic_write
 
-FORMATS = ("swift",)
+FORMATS = ("swift", "trl")
 _TAG = re.compile(r"<(image|video|audio)>")  # kept when a spoken turn's text gives way to its <audio>
 
 
 def export(root: Path, fmt: str) -> Path:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt == "trl":
+        from datagen.export_trl import export_trl
+
+        return export_trl(root, _split(root))
     return export_swift(root)
 
 
@@ -50,6 +54,8 @@ def swift_record(row: dict[str, Any], media_dir: Path, rel: Path) -> dict[str, A
             content = "".join(t.group(0) for t in _TAG.finditer(content)) + "<audio>"
         messages.append({"role": m["role"], "content": content})
     record: dict[str, Any] = {"id": row["id"], "messages": messages}
+    if "rejected" in row:  # DPO pairs: ms-swift's preference form
+        record["rejected_response"] = row["rejected"]
     if images:
         record["images"] = images
     if audios:

@@ -12,6 +12,8 @@ from typing import Any
 STEPS: dict[str, str] = {
     "vision_speech": "datagen.generators.vision_speech:VisionSpeech",
     "max_wer": "filters.wer_gate:MaxWer",
+    "cot": "datagen.generators.cot:ChainOfThought",
+    "dpo": "datagen.generators.dpo:DpoPairs",
     "speech_qa": "datagen.generators.speech_qa:SpeechQA",
     "spoken_passage_qa": "datagen.generators.spoken_passage_qa:SpokenPassageQA",
     "audio_quality": "filters.audio_quality:AudioQuality",

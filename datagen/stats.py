@@ -24,6 +24,25 @@ def summarize(values: list[float], bins: int = 10) -> dict[str, Any]:
     }
 
 
+def sampling_summary(kept: dict[str, list[float]], dropped: dict[str, list[float]]) -> dict[str, Any] | None:
+    """Rejection sampling (`cot`/`dpo`): per-problem counters sit on one record per problem, so sums are exact."""
+    saved = kept.get("samples_saved", []) + dropped.get("samples_saved", [])
+    if not saved:
+        return None
+    budget = sum(kept.get("sample_budget", []) + dropped.get("sample_budget", []))
+    solved = kept.get("solved", []) + dropped.get("solved", [])
+    return {
+        "problems": len(saved),
+        "pass_at_n": round(sum(solved) / len(solved), 4),
+        "samples_budget": int(budget),
+        "samples_drawn": int(budget - sum(saved)),
+        "samples_saved": int(sum(saved)),
+        "samples_saved_fraction": round(sum(saved) / budget, 4) if budget else None,
+        "kept_traces": len(kept.get("trace_index", [])),
+        "pairs_built": len(kept.get("pair_index", [])),
+    }
+
+
 def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
     dropped: Counter[str] = Counter()
     step_seconds: Counter[str] = Counter()
@@ -56,6 +75,7 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
         "kept_scores": {k: summarize(v) for k, v in sorted(kept_values.items())},
         "dropped_scores": {k: summarize(v) for k, v in sorted(dropped_values.items())},
         "audio_seconds": {**summarize(audio), "total": round(sum(audio), 2)},
+        "rejection_sampling": sampling_summary(kept_values, dropped_values),
         "voices": dict(voices.most_common()),
         "wall_seconds": round(sum(s["wall_seconds"] for s in shards), 3),
         "setup_seconds": round(sum(s.get("setup_seconds", 0.0) for s in shards), 3),

@@ -1,0 +1,276 @@
+"""DPO preference pairs from rejection-sampled traces: chosen = a verified-correct trace, rejected = a wrong one.
+
+Standalone: it samples its own traces with the CoT `Sampler` (same prompt, rounds, seeds and verification) and
+stops a problem once it has one distinct correct trace and `pairs_per_problem` distinct wrong ones. When no trace
+is correct and `correction` is on, the model is shown a wrong attempt and the reference answer and asked for a
+corrected solution (`dpo_correction` template); that is used as chosen only if it verifies on its own, does not
+echo the prompt's framing (`correction_forbidden`: "student", ...) and is not a loop of repeated lines.
+
+Pairing policies (`policy`): `random`; `hardest_negative`, the wrong traces the model finds most likely (when the
+backend implements `LikelihoodScorer.score`), else the most frequent wrong answers (`pairing` records which);
+`length_matched`, chosen/rejected of the closest lengths (so the preference is not "shorter wins").
+
+Writes one record per pair, `{id}#p{j}`: messages = (question, chosen), meta `rejected` (the rejected reply),
+`pair_index`, `pairing`, `corrected` (+ `correction_prompt`), `rejected_score`, `chosen_verification`,
+`rejected_verification`, plus the problem meta of `cot` (`pass_rate`, `samples_drawn`, `correct`, `generation`;
+`solved`, `samples_saved`, `sample_budget` on `#p0`).
+Drops: those of `cot`, plus `no_wrong_trace` (every trace verified: nothing to prefer against).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any, Literal, Protocol, runtime_checkable
+
+from pydantic import Field
+
+from datagen.backends.base import ChatTurn
+from datagen.generators.cot import (
+    Problem,
+    Sampler,
+    SamplingConfig,
+    SamplingStep,
+    Trace,
+    derive_seed,
+    distinct,
+    near_duplicate,
+    normalize_trace,
+    problem_features,
+    verification_feature,
+    verification_meta,
+)
+from datagen.prompts import load_prompt
+from datagen.records import Message, Rejected, Sample
+from filters.answers import extract_answer, verify
+
+Policy = Literal["random", "hardest_negative", "length_matched"]
+
+
+@runtime_checkable
+class LikelihoodScorer(Protocol):
+    """Optional backend method: how likely the model finds each completion (higher = more likely).
+
+    E.g. the mean token log-probability of `completions[i]` after `conversations[i]`. Backends without it make
+    `hardest_negative` fall back to the most frequent wrong answer.
+    """
+
+    def score(self, conversations: list[list[ChatTurn]], completions: list[str]) -> list[float]: ...
+
+
+class DpoConfig(SamplingConfig):
+    pairs_per_problem: int = Field(2, ge=1, description="at most this many pairs per problem, each a distinct rejected")
+    policy: Policy = Field("hardest_negative", description="how rejected traces are chosen and paired")
+    correction: bool = Field(False, description="for problems with no correct trace, ask the model to fix a wrong one")
+    correction_prompt: str = Field("dpo_correction", description="template for the correction request")
+    correction_temperature: float = Field(0.0, ge=0, description="0 = greedy correction")
+    rejected_needs_answer: bool = Field(
+        True, description="only traces with an extractable (wrong) final answer can be rejected"
+    )
+    correction_forbidden: list[str] = Field(
+        default_factory=lambda: ["student", "correct final answer", "i was told", "given answer"],
+        description="a correction mentioning any of these (case-insensitive) leaks the prompt's framing: refused",
+    )
+
+
+def repetitive(text: str, min_lines: int = 4, max_repeat_share: float = 0.5) -> bool:
+    """A degenerate loop: most non-empty lines repeat an earlier one (small models fall into these)."""
+    lines = [line.strip().lower() for line in text.splitlines() if line.strip()]
+    return len(lines) >= min_lines and 1 - len(set(lines)) / len(lines) > max_repeat_share
+
+
+def _answer_key(trace: Trace) -> str:
+    predicted = trace.verification.predicted
+    return normalize_trace(str(predicted)) if predicted is not None else ""
+
+
+def most_frequent_wrong(wrong: Sequence[Trace]) -> list[Trace]:
+    """Wrong traces ordered by how often their answer was given: one per answer first, then the rest."""
+    groups: dict[str, list[Trace]] = defaultdict(list)
+    for trace in wrong:
+        groups[_answer_key(trace)].append(trace)
+    ordered = sorted(groups.values(), key=lambda g: -len(g))  # stable: ties keep first-drawn order
+    depth = max((len(g) for g in ordered), default=0)
+    return [g[i] for i in range(depth) for g in ordered if i < len(g)]
+
+
+def build_pairs(
+    chosen: Sequence[Trace],
+    wrong: Sequence[Trace],
+    policy: Policy,
+    count: int,
+    *,
+    seed: int,
+    scores: Sequence[float] | None = None,
+) -> tuple[list[tuple[Trace, Trace, float | None]], str]:
+    """Up to `count` (chosen, rejected, rejected's score) pairs, each rejected used once; and the policy label."""
+    if not chosen or not wrong:
+        return [], policy
+    score_of = {id(t): s for t, s in zip(wrong, scores, strict=True)} if scores is not None else {}
+    if policy == "length_matched":
+        return _length_matched(chosen, wrong, count), policy
+    if policy == "random":
+        rng = random.Random(seed)
+        ranked, chosen = rng.sample(list(wrong), len(wrong)), rng.sample(list(chosen), len(chosen))
+        label = policy
+    elif scores is not None:
+        ranked = sorted(wrong, key=lambda t: -score_of[id(t)])
+        label = "hardest_negative:likelihood"
+    else:
+        ranked = most_frequent_wrong(wrong)
+        label = "hardest_negative:most_frequent_wrong_answer"
+    pairs = [(chosen[i % len(chosen)], w, score_of.get(id(w))) for i, w in enumerate(ranked[:count])]
+    return pairs, label
+
+
+def _length_matched(
+    chosen: Sequence[Trace], wrong: Sequence[Trace], count: int
+) -> list[tuple[Trace, Trace, float | None]]:
+    """Greedy closest-length matching; a chosen trace is reused only once every chosen trace has a pair."""
+    candidates = sorted(
+        ((abs(len(c.text) - len(w.text)), ci, wi) for ci, c in enumerate(chosen) for wi, w in enumerate(wrong)),
+    )
+    pairs: list[tuple[Trace, Trace, float | None]] = []
+    used_c: set[int] = set()
+    used_w: set[int] = set()
+    while len(pairs) < count and len(used_w) < len(wrong):
+        fresh = len(used_c) < len(chosen)
+        for _, ci, wi in candidates:
+            if wi not in used_w and (ci not in used_c or not fresh):
+                pairs.append((chosen[ci], wrong[wi], None))
+                used_c.add(ci)
+                used_w.add(wi)
+                break
+    return pairs
+
+
+class DpoPairs(SamplingStep):
+    name = "dpo"
+    Config = DpoConfig
+    reads = ("messages",)
+    writes = (
+        "pass_rate", "samples_drawn", "correct", "solved", "samples_saved", "sample_budget", "generation",
+        "rejected", "pair_index", "pairing", "corrected", "correction_prompt", "rejected_score",
+        "chosen_verification", "rejected_verification",
+    )  # fmt: skip
+    config: DpoConfig
+
+    @classmethod
+    def features(cls) -> dict[str, Any]:
+        from datasets import Value
+
+        return {
+            **problem_features(),
+            "rejected": Value("string"),
+            "pair_index": Value("int32"),
+            "pairing": Value("string"),
+            "corrected": Value("int32"),
+            "correction_prompt": Value("string"),
+            "rejected_score": Value("float64"),
+            "chosen_verification": verification_feature(),
+            "rejected_verification": verification_feature(),
+        }
+
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        cfg = self.config
+        sampler = self.sampler()
+        problems, rejected = self.problems(batch)
+        sampler.run(
+            problems,
+            stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem,
+        )
+        by_id = {p.sample.id: self._pairs(sampler, p) for p in problems}
+        out: list[Sample | Rejected] = []
+        for i, sample in enumerate(batch):
+            out.extend([rejected[i]] if i in rejected else by_id[sample.id])
+        return out
+
+    def _rejectable(self, problem: Problem) -> list[Trace]:
+        wrong = problem.wrong
+        if self.config.rejected_needs_answer:
+            wrong = [t for t in wrong if t.verification.predicted is not None and t.text.strip()]
+        return distinct(wrong, self.config.dedup_distance)
+
+    def _pairs(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+        cfg = self.config
+        wrong = self._rejectable(problem)
+        chosen = distinct(problem.correct, cfg.dedup_distance, cfg.pairs_per_problem)
+        corrected = False
+        if not chosen:
+            if not (cfg.correction and wrong):
+                return [self.unsolved(sampler, problem)]
+            fixed = self._correct(sampler, problem, most_frequent_wrong(wrong)[0], wrong)
+            if isinstance(fixed, str):
+                return [self.unsolved(sampler, problem, fixed)]
+            chosen, corrected = [fixed], True
+        if not wrong:
+            meta = {**sampler.problem_meta(problem), **sampler.once_meta(problem)}
+            return [self.reject(problem.sample, "no_wrong_trace", f"{len(problem.correct)} verified, 0 wrong", **meta)]
+        scores = self._scores(sampler, problem, wrong) if cfg.policy == "hardest_negative" else None
+        pairs, label = build_pairs(
+            chosen, wrong, cfg.policy, cfg.pairs_per_problem, seed=derive_seed(self.seed, problem.sample.id, "pairs"),
+            scores=scores,
+        )  # fmt: skip
+        records: list[Sample | Rejected] = []
+        for j, (good, bad, score) in enumerate(pairs):
+            meta = {
+                **sampler.problem_meta(problem),
+                **(
+                    sampler.once_meta(problem)
+                    if j == 0
+                    else {"solved": None, "samples_saved": None, "sample_budget": None}
+                ),
+                "rejected": bad.text,
+                "pair_index": j,
+                "pairing": label,
+                "corrected": int(corrected),
+                "correction_prompt": load_prompt(cfg.correction_prompt).ref if corrected else None,
+                "rejected_score": score,
+                "chosen_verification": verification_meta(good),
+                "rejected_verification": verification_meta(bad),
+            }
+            messages = (problem.question, Message("assistant", good.text))
+            records.append(problem.sample.evolve(id=f"{problem.sample.id}#p{j}", messages=messages, meta=meta))
+        return records
+
+    def _scores(self, sampler: Sampler, problem: Problem, wrong: list[Trace]) -> list[float] | None:
+        scorer = getattr(sampler.generator, "score", None)
+        if not callable(scorer):
+            return None
+        conversation = sampler.conversation(problem)
+        scores = scorer([conversation] * len(wrong), [t.text for t in wrong])
+        if scores is None or len(scores) != len(wrong) or any(s is None for s in scores):
+            return None  # a scorer that failed on any item: rank by frequency instead, and say so
+        return [float(s) for s in scores]
+
+    def _correct(self, sampler: Sampler, problem: Problem, attempt: Trace, wrong: list[Trace]) -> Trace | str:
+        """A corrected trace that verifies on its own, or why there is none (the reject's detail)."""
+        cfg = self.config
+        answer = extract_answer(problem.reference) or problem.reference.strip()
+        prompt = load_prompt(cfg.correction_prompt)
+        conversation = prompt.render(
+            media=(problem.sample.images, problem.sample.audios),
+            question=problem.question.content,
+            attempt=attempt.text,
+            answer=answer,
+        )
+        seed = derive_seed(self.seed, problem.sample.id, "correction")
+        problem.seeds.append(seed)
+        out = sampler.generator.generate(
+            [conversation], n=1, sampling=sampler.sampling(seed, cfg.correction_temperature)
+        )
+        text = out[0][0] if out and out[0] and isinstance(out[0][0], str) else ""
+        if not text.strip():
+            return "correction failed: the model returned nothing"
+        check = verify(text, problem.reference)
+        if not check.match:
+            return f"correction did not verify: predicted {check.predicted!r:.80}"
+        lowered = text.lower()
+        if leaked := [word for word in cfg.correction_forbidden if word.lower() in lowered]:
+            return f"correction leaks the prompt's framing ({leaked[0]!r})"
+        if repetitive(text):
+            return "correction is a degenerate loop of repeated lines"
+        if near_duplicate(text, [t.text for t in wrong], cfg.dedup_distance):
+            return "correction is a near-copy of a wrong trace"
+        return Trace(text, seed, check)

@@ -1,0 +1,75 @@
+"""The shipped manifests on the embedded SmolLM2-135M-Instruct (hf_lm), on two shipped problems with a small N.
+
+The 135M model is often wrong, so these tests do not ask for a yield: they check that whatever is kept really
+verifies against the shipped reference, that every problem is accounted for, and that the stats add up.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from datagen.manifest import load_manifest
+from datagen.run import run
+from datagen.testing import REPO, write_manifest
+from filters.answers import verify
+
+pytestmark = [pytest.mark.embedded, pytest.mark.slow]
+
+
+def _unavailable() -> str | None:
+    from datagen.backends.hf_lm import HFCausalLM
+
+    return HFCausalLM.unavailable_reason()
+
+
+if reason := _unavailable():
+    pytest.skip(f"hf_lm unavailable: {reason}", allow_module_level=True)
+
+MATH = REPO / "manifests" / "data" / "math" / "train.jsonl"
+
+
+def shipped(name: str, tmp: Path, limit: int, **step: Any) -> Any:
+    data = yaml.safe_load((REPO / "manifests" / f"{name}.yaml").read_text())
+    data["input"] = {"path": str(MATH), "limit": limit}
+    data["output"]["path"] = str(tmp / "out")
+    data["steps"][0].update(step)
+    return load_manifest(write_manifest(tmp / "m.yaml", data))
+
+
+def references() -> dict[str, str]:
+    return {r["id"]: r["answer"] for r in map(json.loads, MATH.read_text().splitlines())}
+
+
+def test_cot_manifest_on_two_problems(tmp_path: Path) -> None:
+    from datasets import load_dataset
+
+    stats = run(shipped("cot", tmp_path, 2, n=2, round_size=2, max_new_tokens=96))
+    rs = stats["rejection_sampling"]
+    assert stats["seen"] == stats["kept"] + sum(stats["dropped"].values())
+    assert rs["problems"] == 2 and rs["samples_budget"] == 4 and rs["samples_drawn"] == 4 - rs["samples_saved"]
+    assert set(stats["dropped"]) <= {"cot:no_correct_trace"}
+    assert stats["backend_seconds"]["lm"]["calls"] >= 2
+    ds = load_dataset(str(tmp_path / "out"))["train"]
+    refs = references()
+    for row in ds:
+        assert verify(row["messages"][1]["content"], refs[row["id"].split("#")[0]]).match
+        assert row["generation"]["generator"].startswith("hf_lm:SmolLM2-135M")
+    trl = (tmp_path / "out" / "export" / "trl" / "train.jsonl").read_text().splitlines()
+    assert len(trl) == len(ds)
+
+
+def test_dpo_manifest_on_one_problem(tmp_path: Path) -> None:
+    stats = run(shipped("dpo", tmp_path, 1, n=2, round_size=2, max_new_tokens=96))
+    assert stats["seen"] == stats["kept"] + sum(stats["dropped"].values())
+    assert set(stats["dropped"]) <= {"dpo:no_correct_trace", "dpo:no_wrong_trace"}
+    assert stats["rejection_sampling"]["pairs_built"] == stats["kept"]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "export" / "trl" / "train.jsonl").read_text().splitlines()]
+    ref = references()["math-000"]
+    for row in rows:
+        assert verify(row["chosen"][0]["content"], ref).match
+        assert not verify(row["rejected"][0]["content"], ref).match
