@@ -35,7 +35,9 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _GSM_RE = re.compile(r"####[ \t]*([^\n]*)")
 _PHRASE_RE = re.compile(r"(?i)\banswer\b[\s*_]*(?:is\b|:|=)[\s*_:]*")
 _OPTION_RE = re.compile(r"(?i)\b(?:option|choice)\s*\(?([A-H])\)?(?![\w])")
-_CUT_RE = re.compile(r"\.(?=\s|$)|\s(?:because|since|as|which|so|given|where|when)\b|\n")
+# a phrase's answer ends at a sentence end, a clause word, or a comma opening a clause ("N = 8, which is ...");
+# a comma before a one-letter name ("x = 5, y = 3") or a digit ("1,234") stays inside the answer
+_CUT_RE = re.compile(r"\.(?=\s|$)|,\s+(?=[A-Za-z]{2,})|\s(?:because|since|as|which|so|given|where|when)\b|\n")
 _NUMBER_RE = re.compile(r"(?:(?<![\w)])-|(?<![\w.]))\$?\d(?:[\d,]*\d)?(?:\.\d+)?(?:/\d+)?%?")
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _CHOICE_RES = [
@@ -77,7 +79,7 @@ def _strip_wrappers(s: str) -> str:
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
             s = s[len(left) : -len(right)].strip()
-    return s.rstrip(".!;").strip()
+    return s.rstrip(".!;,").strip()
 
 
 def choice_letter(s: str) -> str | None:

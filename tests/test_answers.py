@@ -22,6 +22,11 @@ def _worker_ready() -> None:
 # ------------------------------------------------------------------------------------------------ extraction
 
 EXTRACTION = [
+    # a comma opening a clause ends the answer (seen in SmolLM2 traces); one inside a tuple or a number does not
+    ("The final answer is N = 8, which is the number of apples.", "N = 8"),
+    ("So the answer is 2, because she gave two away.", "2"),
+    ("The answer is 1,234.", "1,234"),
+    ("The answer is x = 5, y = 3.", "x = 5, y = 3"),
     ("The answer is \\boxed{42}.", "42"),
     ("\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
     ("nested: \\boxed{\\frac{\\sqrt{2}}{2}} done", "\\frac{\\sqrt{2}}{2}"),
