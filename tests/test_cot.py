@@ -150,7 +150,7 @@ def test_records_that_are_not_problems_are_rejected(messages: tuple[Message, ...
     assert not lm.calls  # no model time spent on a record that cannot be verified
 
 
-def test_seeds_derive_from_manifest_seed_problem_and_round_not_batch_order() -> None:
+def test_one_batched_call_per_round_seeded_by_seed_round_and_active_set_not_batch_order() -> None:
     script = {"apples": [[WRONG[0]], [RIGHT[0]]], "pears": [[RIGHT[1]]]}
     pears = problem("q", "Ann has 4 pears and eats none. How many pears?", "#### 8")
     a = run_cot(Scripted(script), [problem("p"), pears], seed=3, k=1, n=4, round_size=1)
@@ -158,10 +158,27 @@ def test_seeds_derive_from_manifest_seed_problem_and_round_not_batch_order() -> 
     b = run_cot(lm, [pears, problem("p")], seed=3, k=1, n=4, round_size=1)
     seeds = {r.id: r.meta["generation"]["seeds"] for r in a}
     assert seeds == {r.id: r.meta["generation"]["seeds"] for r in b}
-    assert seeds["p#t0"] == [derive_seed(3, "p", 0), derive_seed(3, "p", 1)]
+    # round 0 has both problems in one call; round 1 only the unsolved "p"
+    assert seeds["q#t0"] == [derive_seed(3, 0, "p", "q")]
+    assert seeds["p#t0"] == [derive_seed(3, 0, "p", "q"), derive_seed(3, 1, "p")]
     assert [c[2].seed for c in lm.calls if c[0] == "apples"] == seeds["p#t0"]
     c = run_cot(Scripted(script), [problem("p")], seed=4, k=1, n=4, round_size=1)
     assert c[0].meta["generation"]["seeds"] != seeds["p#t0"]
+
+
+def test_each_round_is_one_generator_call_over_the_active_problems() -> None:
+    lm = fake(responses={"apples": [RIGHT[0]], "pears": [WRONG[0]]})
+    calls: list[int] = []
+    generate = lm.generate
+
+    def counting(conversations: list, n: int = 1, sampling: object = None) -> list:
+        calls.append(len(conversations))
+        return generate(conversations, n, sampling)
+
+    lm.generate = counting  # type: ignore[method-assign]
+    pears = problem("q", "Ann has 4 pears and eats none. How many pears?", "#### 8")
+    run_cot(lm, [problem("p"), pears, problem("r")], k=1, n=4, round_size=2)
+    assert calls == [3, 1]  # p and r are solved in round 0; q (always wrong) goes on alone
 
 
 def test_provenance_names_prompt_model_sampling_and_verification() -> None:

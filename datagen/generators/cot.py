@@ -3,7 +3,8 @@
 Reads `messages` (the question is the first user turn, the reference the first assistant turn after it; images
 and audios ride along to the model). Per problem it draws traces in rounds of `round_size` and stops as soon as it
 has `k` distinct verified traces or has drawn `n`: an easy problem costs one round, a hard one the full budget.
-Round seeds derive from (manifest seed, problem id, round), so local, Dask and resumed runs draw the same traces.
+Each round is one batched generator call over the still-active problems, seeded from (manifest seed, round,
+active ids), so local, Dask and resumed runs draw the same traces.
 
 Writes one record per kept trace, `{id}#t{j}` (user question + assistant trace), with meta `pass_rate`,
 `samples_drawn`, `correct`, `trace_index`, `verification` and `generation` (provenance). The first record of a
@@ -153,22 +154,28 @@ class Sampler:
         return Sampling(temperature=temp, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=seed)
 
     def run(self, problems: Sequence[Problem], stop: Callable[[Problem], bool]) -> None:
-        """Draw rounds until every problem has stopped or spent its budget `n`."""
+        """Draw rounds until every problem has stopped or spent its budget `n`.
+
+        Each round is ONE batched call over every still-active problem (a GPU backend batches them), seeded from
+        (manifest seed, round, active ids): the active set is itself a function of the shard's data, so local, Dask
+        and resumed runs make the same calls and draw the same traces.
+        """
         cfg = self.config
         active = list(problems)
         round_ = 0
         while active:
-            for problem in active:
-                size = min(cfg.round_size, cfg.n - problem.drawn)
-                seed = derive_seed(self.seed, problem.sample.id, round_)
+            size = min(cfg.round_size, cfg.n - active[0].drawn)  # active problems have all drawn the same count
+            seed = derive_seed(self.seed, round_, *sorted(p.sample.id for p in active))
+            outs = self.generator.generate([self.conversation(p) for p in active], n=size, sampling=self.sampling(seed))
+            if not isinstance(outs, list) or len(outs) != len(active):
+                outs = [None] * len(active)  # a backend breaking the contract fails the round, not the run
+            for problem, out in zip(active, outs, strict=True):
                 problem.seeds.append(seed)
-                out = self.generator.generate([self.conversation(problem)], n=size, sampling=self.sampling(seed))
-                texts = out[0] if out and out[0] is not None else None
                 problem.drawn += size
-                if texts is None:
+                if out is None:
                     problem.failed += size
                     continue
-                texts = list(texts)[:size]
+                texts = list(out)[:size]
                 problem.failed += size - len(texts)
                 for text in texts:
                     text = text if isinstance(text, str) else ""
