@@ -23,11 +23,14 @@ from datagen.records import Audio
 from datagen.speakable import speakable
 from datagen.steps import StepConfig
 from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
+from filters.text_sanity import english_share, foreign_share, words
 from filters.wer import wer
 
 # Generous upper bound on characters per second of speech: longer texts cannot fit and are not synthesized.
 MAX_CHARS_PER_SECOND = 40
 _LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_MIN_WORDS_FOR_LANGUAGE = 8
+_MIN_FOREIGN_SHARE = 0.15
 
 
 class SpeechConfig(StepConfig):
@@ -65,10 +68,12 @@ def speech_feature(**extra: Any) -> Any:
 
 
 def voice_problem(spoken: str) -> tuple[str, str] | None:
-    """Why an English voice cannot say `spoken`: nothing to say, or no (mostly) Latin letters to read.
+    """Why an English voice cannot say `spoken`: nothing to say, no (mostly) Latin letters, or another language.
 
     Emoji-only text has no letters at all; Chinese or Russian text has letters an English voice reads as silence
-    or noise. Numbers-only text is sayable ("42").
+    or noise; French or German read by an English voice is mispronounced speech that a lenient ASR may still
+    "verify". Numbers-only text is sayable ("42"). The language check needs a few words and looks for the other
+    languages' function words (an English list of nouns has no English function word and is still English).
     """
     if not spoken:
         return ("empty_text", "nothing to say")
@@ -80,6 +85,10 @@ def voice_problem(spoken: str) -> tuple[str, str] | None:
     latin = sum(1 for ch in letters if "LATIN" in unicodedata.name(ch, ""))
     if latin / len(letters) < 0.8:
         return ("not_speakable", f"{1 - latin / len(letters):.0%} of the letters are not Latin")
+    tokens = words(spoken)
+    foreign, english = foreign_share(tokens), english_share(tokens)
+    if len(tokens) >= _MIN_WORDS_FOR_LANGUAGE and foreign >= _MIN_FOREIGN_SHARE and foreign > english:
+        return ("not_speakable", f"reads as another language: {foreign:.0%} foreign vs {english:.0%} English words")
     return None
 
 

@@ -49,6 +49,21 @@ def script_share(text: str, script: str = "LATIN") -> float:
     return sum(unicodedata.name(c, "").startswith(script) for c in letters) / len(letters)
 
 
+# Closed-class words of the other common Latin-script languages (French, German, Spanish, Italian, Portuguese),
+# leaving out spellings that are also English words ("die", "on", "son"): text dense in them is not English.
+_FOREIGN = """le la les des du une et est dans sur pour qui pas ne se au aux avec cette sont nous vous ils
+    elles leur très mais où der das und ist nicht ein eine den mit sich auf im dem sind wie auch ich sie wir
+    ihr oder aber nach bei aus zum zur el los las y en por con una para del al lo como más pero sus muy
+    está son sin también il di che è non una sono gli della dei nel alla questo os não uma com são da às
+    pelo"""
+FOREIGN_STOPWORDS = frozenset(_FOREIGN.split()) - ENGLISH_STOPWORDS
+
+
+def foreign_share(tokens: list[str]) -> float:
+    """Share of `tokens` that are function words of French, German, Spanish, Italian or Portuguese."""
+    return sum(t in FOREIGN_STOPWORDS for t in tokens) / len(tokens) if tokens else 0.0
+
+
 def english_share(tokens: list[str]) -> float:
     """Share of `tokens` that are English function words (0.0 for no tokens)."""
     return sum(t in ENGLISH_STOPWORDS for t in tokens) / len(tokens) if tokens else 0.0

@@ -83,3 +83,19 @@ def test_each_turn_is_bounded_on_its_own_and_scores_are_totals() -> None:
     assert scores["query_words"] == 10 and scores["answer_words"] == 2 and scores["script_share"] == 1.0
     out = TextSanity().process([s])[0]
     assert out.meta["query_words"] == 10 and 0 < out.meta["english_share"] < 1
+
+
+@pytest.mark.parametrize(
+    ("text", "foreign_above_english"),
+    [
+        ("Le chat est sur la table avec les enfants.", True),
+        ("Der Hund ist nicht im Haus, sondern auf dem Hof.", True),
+        ("The cat is on the table with the children.", False),
+        ("Red circles, blue squares, green stars.", False),
+    ],
+)
+def test_foreign_share_tells_other_languages_from_english(text: str, foreign_above_english: bool) -> None:
+    from filters.text_sanity import english_share, foreign_share, words
+
+    tokens = words(text)
+    assert (foreign_share(tokens) > english_share(tokens)) is foreign_above_english

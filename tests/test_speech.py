@@ -34,6 +34,11 @@ def _speaker(
         ("你好，世界", "not_speakable"),
         ("Hello 你好世界你好世界", "not_speakable"),  # mostly not Latin
         ("The word 猫 means cat in Japanese.", None),  # mostly Latin
+        ("Le phare se dresse sur un rocher battu par les vagues depuis deux siècles.", "not_speakable"),
+        ("Wie viele rote Kreise sind auf dem Bild zu sehen, ohne die blauen?", "not_speakable"),
+        ("A lighthouse stands on a rock that the waves have beaten for two centuries.", None),
+        ("Count red circles, blue squares, green triangles, yellow stars, purple hearts.", None),  # no function words
+        ("El faro está sobre una roca y las olas lo golpean con fuerza.", "not_speakable"),
     ],
 )
 def test_voice_problem(text: str, reason: str | None) -> None:
