@@ -6,40 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
-from datagen.backends.base import Sampling
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
 from datagen.generators.cot import ChainOfThought, CotConfig, derive_seed, near_duplicate
 from datagen.prompts import load_prompt
 from datagen.records import Image, Message, Rejected, Sample
 from datagen.testing import tiny_png
-
-
-def problem(pid: str, question: str = "Tom has 3 apples and buys 5 more. How many?", answer: str = "3 + 5 = 8. #### 8"):
-    return Sample(id=pid, messages=(Message("user", question), Message("assistant", answer)), meta={"source_index": 0})
-
-
-class Scripted:
-    """A TextGenerator double that replies round by round from a script per question (exact control of rounds)."""
-
-    engine = "scripted"
-
-    def __init__(self, script: dict[str, list[list[Any] | None]]) -> None:
-        self.script = {key: list(rounds) for key, rounds in script.items()}
-        self.calls: list[tuple[str, int, Sampling]] = []
-
-    def describe(self) -> dict[str, Any]:
-        return {"engine": self.engine, "model": "script"}
-
-    def generate(self, conversations: list[Any], n: int = 1, sampling: Sampling | None = None) -> list[Any]:
-        out = []
-        for conv in conversations:
-            prompt = conv[-1].content
-            key = next(k for k in self.script if k in prompt)
-            self.calls.append((key, n, sampling or Sampling()))
-            rounds = self.script[key]
-            out.append(rounds.pop(0) if rounds else ["I give up."] * n)
-        return out
 
 
 def run_cot(backend: Any, batch: Sequence[Sample], seed: int = 7, **config: Any) -> list[Sample | Rejected]:
@@ -50,14 +23,6 @@ def run_cot(backend: Any, batch: Sequence[Sample], seed: int = 7, **config: Any)
 
 def fake(**settings: Any) -> FakeTextGenerator:
     return FakeTextGenerator(FakeLLMSettings(**settings))
-
-
-RIGHT = [
-    "Tom starts with 3 apples. He buys 5 more, so 3 + 5 = 8. The answer is 8.",
-    "Adding the apples he bought to the ones he had gives eight in all. The answer is 8.",
-    "5 plus 3 is 8 apples altogether, so the answer is 8.",
-]
-WRONG = ["He has 3 and gets 5, 3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2."]
 
 
 def test_stops_a_problem_once_it_has_k_distinct_verified_traces() -> None:

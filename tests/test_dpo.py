@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from test_cot import RIGHT, WRONG, Scripted, problem
+from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
 from datagen.generators.cot import Trace

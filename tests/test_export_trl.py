@@ -7,48 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sampling_fixtures import FIXED, manifest, write_problems
 
-from datagen.manifest import load_manifest
 from datagen.run import run
-from datagen.testing import tiny_png, write_manifest
-
-ANSWERS = {
-    "apples": ["3 + 5 = 8. The answer is 8.", "Three and five make eight. The answer is 8.", "The answer is 15."],
-    "pencils": ["12 - 4 = 8, so the answer is 8.", "The answer is 16.", "Twelve minus four: the answer is 7."],
-    "oranges": ["6 * 4 = 25. The answer is 25.", "The answer is 10."],  # never right
-    "circles": ["I count 3 circles. The answer is 3.", "The answer is 4."],
-}
-FIXED = "Six bags of four oranges: 6 * 4 = 24. The answer is 24."
-
-
-def write_problems(folder: Path, *, image: bool = False) -> Path:
-    rows: list[dict[str, Any]] = [
-        {"id": "p0", "question": "Tom has 3 apples and buys 5 more. How many apples?", "answer": "3 + 5 = 8 #### 8"},
-        {"id": "p1", "question": "A box holds 12 pencils; 4 are given away. How many pencils?", "answer": "8"},
-        {"id": "p2", "question": "6 bags with 4 oranges each. How many oranges?", "answer": "6 * 4 = 24 #### 24"},
-    ]
-    if image:
-        (folder / "img").mkdir(exist_ok=True)
-        (folder / "img" / "c.png").write_bytes(tiny_png())
-        rows.append(
-            {"id": "p3", "question": "How many circles are in the picture?", "answer": "3", "images": ["img/c.png"]}
-        )
-    path = folder / "problems.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json\n")
-    return path
-
-
-def manifest(tmp: Path, step: dict[str, Any], data: Path, exports: list[str]) -> Any:
-    responses = {"student's solution": [FIXED], **ANSWERS}  # first: the correction prompt quotes the question
-    data_ = {
-        "name": f"test-{step['step']}",
-        "seed": 11,
-        "input": {"path": str(data)},
-        "output": {"path": str(tmp / "out"), "shard_size": 2, "exports": exports},
-        "backends": {"lm": {"engine": "fake_llm", "responses": responses}},
-        "steps": [{"generator": "lm", "n": 6, "round_size": 2, **step}],
-    }
-    return load_manifest(write_manifest(tmp / "m.yaml", data_))
+from datagen.testing import tiny_png
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:

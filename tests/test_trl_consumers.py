@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_export_trl import manifest, write_problems
+from sampling_fixtures import manifest, write_problems
 
 from datagen.run import run
 
