@@ -107,7 +107,7 @@ class BaseBackend:
         return None
 
     def device_request(self) -> str:
-        """ "cuda", "auto" or "cpu": the device the settings ask for, so an executor can ask its cluster for a GPU.
+        """The device the settings ask for ("cuda", "auto" or "cpu"), so an executor can ask its cluster for a GPU.
 
         Read from a `device` setting ("cuda:1" counts as cuda) or `use_cuda`; an engine that places its model some
         other way overrides this.
