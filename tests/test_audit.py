@@ -239,3 +239,14 @@ def test_a_run_without_speech_still_reads_as_datagen_with_pass_rate(tmp_path: Pa
     assert r["pass_rate"]["per_problem"]["problems"] == 2
     html = write_report(tmp_path, tmp_path / "report").read_text()
     assert "pass@N per problem (stats.json)" in html and "No WER in this data" in html
+
+
+def test_funnel_names_fan_out_when_steps_emit_several_records_per_input() -> None:
+    from datagen.audit import html
+
+    stages = [{"step": "cot", "reason": "no_correct_trace", "dropped": 2, "remaining": 5}]
+    f = {"source": 7, "records": 6, "stages": stages, "kept": 5, "yield": 5 / 7, "from": "stats.json"}
+    page = html._funnel({"funnel": f})
+    assert "records out of the steps" in page and ">6<" in page and ">7<" in page
+    same = html._funnel({"funnel": {**f, "records": 7}})
+    assert "records out of the steps" not in same

@@ -159,7 +159,7 @@ def _section(sid: str, title: str, inner: str) -> str:
 def _summary(r: dict[str, Any]) -> str:
     f, cost, cal = r["funnel"], r["cost"], r["calibration"]
     cards = [
-        (f"{f['source']}", "source records"),
+        (f"{f['records']}", "source records"),
         (f"{f['kept']}", "kept"),
         (_pct(f["yield"]), "yield"),
     ]
@@ -180,7 +180,9 @@ def _summary(r: dict[str, Any]) -> str:
 
 def _funnel(r: dict[str, Any]) -> str:
     f = r["funnel"]
-    rows = [["source records", "", "", _num(f["source"])]]
+    rows = [["source records", "", "", _num(f["records"])]]
+    if f["records"] != f["source"]:  # a step emitted several records per input (traces, QA pairs)
+        rows.append(["records out of the steps", "one input → several records", "", _num(f["source"])])
     rows += [[escape(s["step"]), escape(s["reason"]), _num(s["dropped"]), _num(s["remaining"])] for s in f["stages"]]
     rows.append(['<span class="kept">kept</span>', "", "", _num(f["kept"])])
     inner = f'<div class="plots">{_img(plots.funnel_plot(f), "yield funnel")}</div>'
@@ -296,7 +298,11 @@ def _pass_rate(r: dict[str, Any]) -> str:
 def _worst(r: dict[str, Any], media: dict[tuple[str, int], dict[str, bytes | None]]) -> str:
     worst = r["worst"]
     if not worst:
-        note = "No sample has a WER above 0: every transcript matched its text."
+        note = (
+            "No sample has a WER above 0: every transcript matched its text."
+            if r["wer"]
+            else "No WER in this data: nothing to rank."
+        )
         return _section("worst", "Worst samples", _missing(note))
     rows = []
     for w in worst:

@@ -37,7 +37,8 @@ def funnel_plot(funnel: dict[str, Any]) -> bytes | None:
     stages = funnel["stages"]
     if not funnel["source"]:
         return None
-    labels = ["source records"] + [f"− {s['step']}: {s['reason']}" for s in stages] + ["kept"]
+    first = "source records" if funnel["records"] == funnel["source"] else f"records ({funnel['records']} inputs)"
+    labels = [first] + [f"− {s['step']}: {s['reason']}" for s in stages] + ["kept"]
     fig, ax = _figure(6.4, 0.5 + 0.42 * len(labels))
     ys = range(len(labels))[::-1]
     values = [funnel["source"]] + [s["dropped"] for s in stages] + [funnel["kept"]]
