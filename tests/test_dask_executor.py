@@ -129,9 +129,16 @@ def test_a_gpu_pipeline_on_a_cluster_without_gpu_workers_fails_clearly(tmp_path:
     data = write_swift_dataset(tmp_path / "data", n=2)
     manifest = load_manifest(write_manifest(tmp_path / "m.yaml", fake_manifest(data, tmp_path / "out")))
     with LocalCluster(n_workers=1, processes=False, dashboard_address=":0") as cluster:
-        executor = DaskExecutor(scheduler=cluster.scheduler_address, gpus_per_shard=1, worker_timeout=1, progress=False)
-        with pytest.raises(NoCapableWorkerError, match="--resources GPU=1"):
-            run(manifest, executor=executor)
+        for max_in_flight in (None, 4):  # a set bound must not skip the wait and queue shards no worker can take
+            executor = DaskExecutor(
+                scheduler=cluster.scheduler_address,
+                gpus_per_shard=1,
+                worker_timeout=1,
+                max_in_flight=max_in_flight,
+                progress=False,
+            )
+            with pytest.raises(NoCapableWorkerError, match="--resources GPU=1"):
+                run(manifest, executor=executor)
 
 
 @pytest.mark.parametrize(

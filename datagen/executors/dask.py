@@ -169,7 +169,8 @@ class DaskExecutor:
         print(f"dask dashboard: {client.dashboard_link}")
         cluster_has_gpu = any(_capable(w, {"GPU": 1}) for w in _workers(client).values())
         resources = shard_resources(manifest, self.gpus_per_shard, cluster_has_gpu=cluster_has_gpu)
-        limit = self.max_in_flight or 2 * self._wait_for_capable_worker(client, resources)
+        capable = self._wait_for_capable_worker(client, resources)  # also with --max-in-flight: never queue blind
+        limit = self.max_in_flight or 2 * capable
         data = manifest.model_dump(mode="json")
         prefix = task_prefix(out)
         pending = iter(progress.todo)
