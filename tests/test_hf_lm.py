@@ -128,3 +128,60 @@ def test_embedded_smollm2_converts_once_and_answers(tmp_path: Path, monkeypatch:
         again.generate([[ChatTurn("user", "What is the capital of France?")]], sampling=Sampling(max_new_tokens=16))
         == out
     )
+
+
+COMPLETIONS = ["Three red circles.", "A triangle has three sides.", "Hello there"]
+
+
+def test_score_is_the_mean_completion_log_prob_whatever_the_batch(lm: HFCausalLM, tiny_llama: Path) -> None:
+    import torch
+
+    batched = lm.score(CONVS, COMPLETIONS)
+    one = HFCausalLM(HFLMSettings(model=str(tiny_llama), batch_size=1))
+    alone = [one.score([c], [t])[0] for c, t in zip(CONVS, COMPLETIONS, strict=True)]
+    assert batched == pytest.approx(alone, abs=1e-4)  # left padding + position ids change nothing
+    prompt = lm._render(CONVS[1])
+    completion = lm._tokenizer(COMPLETIONS[1], add_special_tokens=False)["input_ids"]
+    with torch.inference_mode():
+        logits = lm._model(input_ids=torch.tensor([prompt + completion])).logits.float()
+    logp = torch.log_softmax(logits[0, :-1], dim=-1)
+    by_hand = logp[torch.arange(len(prompt) - 1, len(prompt) + len(completion) - 1), torch.tensor(completion)].mean()
+    assert batched[1] == pytest.approx(float(by_hand), abs=1e-4)
+    assert all(s is not None and s < 0 for s in batched)
+
+
+def test_score_failures_are_none_without_sinking_the_batch(lm: HFCausalLM) -> None:
+    with_image = [ChatTurn("user", "What is this?", images=(Image(tiny_png()),))]
+    out = lm.score([CONVS[0], with_image, CONVS[2]], [COMPLETIONS[0], "A square.", ""])
+    assert out[0] == pytest.approx(lm.score([CONVS[0]], [COMPLETIONS[0]])[0], abs=1e-4)
+    assert out[1] is None and out[2] is None
+
+
+def test_dpo_hardest_negative_ranks_wrong_traces_by_hf_lm_likelihood(lm: HFCausalLM) -> None:
+    """Scripted traces (a random model never verifies), scored by the real hf_lm: the most likely wrong one loses."""
+    from datagen.generators.dpo import DpoConfig, DpoPairs
+    from datagen.records import Message, Sample
+
+    right = "3 + 5 = 8. The answer is 8."
+    wrong = ["3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2.", "No idea. The answer is 1."]
+
+    class ScriptedHF:  # replies from a script, scores with the real model
+        engine = "scripted"
+        score = staticmethod(lm.score)
+
+        def describe(self) -> dict[str, Any]:
+            return {"engine": self.engine}
+
+        def generate(self, conversations: list[Any], n: int = 1, sampling: Any = None) -> list[Any]:
+            return [[right, *wrong][:n] for _ in conversations]
+
+    question = Message("user", "Tom has 3 apples and buys 5 more. How many?")
+    sample = Sample(id="p", messages=(question, Message("assistant", "#### 8")), meta={"source_index": 0})
+    step = DpoPairs(DpoConfig(generator="lm", n=4, round_size=4, pairs_per_problem=1), seed=1)
+    step.setup({"lm": ScriptedHF()})
+    (rec,) = step.process([sample])
+    conversation = step.sampler().conversation(next(iter(step.problems([sample])[0])))
+    scores = lm.score([conversation] * len(wrong), wrong)
+    assert rec.meta["pairing"] == "hardest_negative:likelihood"
+    assert rec.meta["rejected"] == wrong[max(range(len(wrong)), key=lambda i: scores[i])]
+    assert rec.meta["rejected_score"] == pytest.approx(max(scores), abs=1e-4)

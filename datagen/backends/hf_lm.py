@@ -192,6 +192,49 @@ class HFCausalLM(BaseBackend):
             label="hf_lm.generate",
         )
 
+    def score(self, conversations: list[list[ChatTurn]], completions: list[str]) -> list[float | None]:
+        """Mean log-probability per token of each completion after its prompt (None for an item that fails).
+
+        What DPO's `hardest_negative` ranks wrong answers by: the wrong trace the model finds most likely is the one
+        preference training most needs to push down. Batched with left padding and explicit position ids, so a
+        padded row scores exactly as it would alone.
+        """
+        import torch
+
+        self.setup()
+        if len(conversations) != len(completions):
+            raise ValueError(f"{len(conversations)} conversations but {len(completions)} completions")
+        out: list[float | None] = [None] * len(conversations)
+        items: list[tuple[int, list[int], int]] = []  # (position, prompt + completion ids, completion length)
+        for i, (conversation, text) in enumerate(zip(conversations, completions, strict=True)):
+            try:
+                prompt = self._render(conversation)
+            except ValueError as exc:
+                log.warning("hf_lm.score: item %d: %s", i, exc)
+                continue
+            completion = self._tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+            if completion:
+                items.append((i, prompt + completion, len(completion)))
+        pad = self._tokenizer.pad_token_id
+        for start in range(0, len(items), self.settings.batch_size):
+            chunk = items[start : start + self.settings.batch_size]
+            width = max(len(ids) for _, ids, _ in chunk)
+            ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for row, (_, seq, _) in enumerate(chunk):
+                ids[row, width - len(seq) :] = torch.tensor(seq)
+                mask[row, width - len(seq) :] = 1
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            device = self._model.device
+            with torch.inference_mode():
+                logits = self._model(
+                    input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=positions.to(device)
+                ).logits.float()
+            token_logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None].to(device))[..., 0]
+            for row, (i, _, n) in enumerate(chunk):
+                out[i] = float(token_logp[row, -n:].mean())
+        return out
+
     def _render(self, conversation: list[ChatTurn]) -> list[int]:
         """Token ids of the chat-templated prompt (the template adds the special tokens itself)."""
         if not conversation:
