@@ -70,6 +70,11 @@ def test_dpo_manifest_on_one_problem(tmp_path: Path) -> None:
     assert stats["rejection_sampling"]["pairs_built"] == stats["kept"]
     rows = [json.loads(line) for line in (tmp_path / "out" / "export" / "trl" / "train.jsonl").read_text().splitlines()]
     ref = references()["math-000"]
+    if rows:  # SmolLM2 scores its own wrong traces: the hardest negative is the one it finds most likely
+        from datasets import load_dataset
+
+        ds = load_dataset(str(tmp_path / "out"))["train"]
+        assert set(ds["pairing"]) == {"hardest_negative:likelihood"} and None not in ds["rejected_score"]
     for row in rows:
         assert verify(row["chosen"][0]["content"], ref).match
         assert not verify(row["rejected"][0]["content"], ref).match
