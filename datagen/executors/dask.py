@@ -17,6 +17,7 @@ Each worker process builds and loads the pipeline once per manifest and reuses i
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from itertools import islice
@@ -50,13 +51,13 @@ def run_shard_task(
     The cache key includes the input's fingerprint: a long-lived worker must not serve a changed input from the
     records its cached source already parsed.
     """
-    from datagen.manifest import manifest_hash, validate_manifest
+    from datagen.manifest import validate_manifest
     from datagen.pipeline import Pipeline
 
-    manifest = validate_manifest(manifest_data)
-    key = f"{manifest_hash(manifest)}:{fingerprint}"
+    raw = json.dumps(manifest_data, sort_keys=True, default=str).encode()
+    key = f"{hashlib.sha256(raw).hexdigest()}:{fingerprint}"  # keyed on the data: validate once per process
     if key not in _PIPELINES:
-        _PIPELINES[key] = Pipeline(manifest)
+        _PIPELINES[key] = Pipeline(validate_manifest(manifest_data))
     return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
 
 
