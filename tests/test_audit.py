@@ -87,6 +87,9 @@ def test_provenance_and_calibration(audit: Audit, run_dir: Path) -> None:
     run_json = json.loads((run_dir / "run.json").read_text())
     assert p["manifest_hash"] == run_json["manifest_hash"] and p["datagen_version"] == run_json["datagen"]
     assert p["steps"] == ["vision_speech", "max_wer"] and "fake_asr" in p["manifest_yaml"]
+    from importlib.metadata import version
+
+    assert p["versions"]["datagen"] == run_json["datagen"] and p["versions"]["jiwer"] == version("jiwer")
     cal = audit.report["calibration"]
     assert cal["samples"] == 8 and cal["current_max_wer"] == 0.1
     row = next(r for r in cal["table"] if r["threshold"] == 0.1)
@@ -138,6 +141,12 @@ class _Tags(HTMLParser):
 @pytest.fixture(scope="session")
 def html_report(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> str:
     return write_report(run_dir, tmp_path_factory.mktemp("report"), worst=5).read_text()
+
+
+def test_html_names_the_package_versions(html_report: str) -> None:
+    from importlib.metadata import version
+
+    assert "Package versions" in html_report and f"jiwer {version('jiwer')}" in html_report
 
 
 def test_html_is_self_contained(html_report: str) -> None:

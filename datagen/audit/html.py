@@ -372,6 +372,10 @@ def _provenance(r: dict[str, Any]) -> str:
             settings = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "engine" and v is not None)
             brows.append([escape(name), escape(str(spec.get("engine"))), escape(settings)])
         inner += "<h3>Backends (models)</h3>" + _table(["name", "engine", "settings"], brows)
+    versions = p.get("versions") or {}
+    if versions:
+        text = ", ".join(f"{name} {v}" for name, v in versions.items())
+        inner += f'<h3>Package versions</h3><p class="note">{escape(text)}</p>'
     if p.get("manifest_yaml"):
         inner += f"<details><summary>manifest.yaml</summary><pre>{escape(p['manifest_yaml'])}</pre></details>"
     else:

@@ -278,5 +278,6 @@ def provenance(folder: DatasetFolder) -> dict[str, Any]:
         "seed": manifest.get("seed"),
         "steps": [s.get("step") for s in manifest.get("steps") or [] if isinstance(s, dict)],
         "backends": stats.get("backends") or manifest.get("backends"),
+        "versions": stats.get("versions") or {},
         "manifest_yaml": folder.manifest_text,
     }
