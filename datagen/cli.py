@@ -113,7 +113,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
         for name in table:
             cls = registry.load_class(table[name])
             doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().splitlines()[0]
-            print(f"  {name:16s} {doc}")
+            print(f"  {name:18s} {doc}")
             if args.verbose:
                 for field, info in getattr(cls, attr).model_fields.items():
                     default = "required" if info.is_required() else json.dumps(info.default, default=str)

@@ -1,4 +1,4 @@
-"""Deterministic fake backends: they drive unit tests and `datagen validate --dry-run` with no model time.
+"""Deterministic fake backends: they drive unit tests (and show how a backend is built) with no model time.
 
 FakeSynthesizer encodes each text into a tone sequence whose length follows the text; FakeTranscriber decodes
 it back exactly, optionally corrupting words at a set rate, so tests control WER precisely.
