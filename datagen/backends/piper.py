@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, Voice
+from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -177,23 +177,8 @@ class PiperSynthesizer(BaseBackend):
 
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
-        if len(texts) != len(voices):
-            raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
-        out: list[Audio | None] = []
-        for text, voice in zip(texts, voices, strict=True):
-            try:
-                out.append(self._synthesize_one(text, voice))
-            except (ValueError, RuntimeError, KeyError, *self._ort_errors) as exc:
-                log.error(
-                    "piper failed on %r (voice %s, seed %d): %s: %s",
-                    text[:80],
-                    voice.name,
-                    voice.seed,
-                    type(exc).__name__,
-                    exc,
-                )
-                out.append(None)
-        return out
+        errors = (ValueError, RuntimeError, KeyError, *self._ort_errors)
+        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         scales, speaker_id = self._scales(voice)
