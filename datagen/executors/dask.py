@@ -183,7 +183,9 @@ class DaskExecutor:
                 resources=resources or None,
             )  # fmt: skip
 
-        running = as_completed([submit(s) for s in islice(pending, limit)])  # not zip(): it drops one
+        # islice, not zip(): zip drops one. loop=: as_completed otherwise tracks on the *default* client's loop,
+        # which is another client's when the caller has one open (a notebook, a test): its futures then fail
+        running = as_completed([submit(s) for s in islice(pending, limit)], loop=client.loop)
         for future in running:
             index = int(future.key.rsplit("-", 1)[1])
             try:
