@@ -423,7 +423,7 @@ def _parquet(folder: Path) -> Path:
         rec["images"] = [{"bytes": tiny_png((i * 20, 0, 0)), "path": f"{i}.png"}]
         rows.append(rec)
     path = folder / "train.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), path)
+    pq.write_table(pa.Table.from_pylist(rows), path, compression="none")  # uncompressed: tests edit its bytes
     return path
 
 
@@ -501,13 +501,38 @@ def test_fingerprint_changes_with_file(tmp_path: Path, fmt: str) -> None:
     assert after.total == N + 1
 
 
-def test_fingerprint_changes_on_same_size_edit(tmp_path: Path) -> None:
-    path = _jsonl(tmp_path)
-    before = open_source(path).plan(4).fingerprint
+def _same_size_edit(path: Path, old: bytes, new: bytes) -> None:
+    """Rewrite `old` as `new` (same length) and put the mtime back: name, size and mtime all unchanged."""
+    import os
+
+    info = path.stat()
     data = path.read_bytes()
-    path.write_bytes(data.replace(b"rec-0003", b"rec-9993"))
-    assert path.stat().st_size == len(data)
-    assert open_source(path).plan(4).fingerprint != before
+    assert old in data and len(old) == len(new)
+    path.write_bytes(data.replace(old, new))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (info.st_size, info.st_mtime_ns)
+
+
+@pytest.mark.parametrize("fmt", list(WRITERS))
+def test_fingerprint_changes_on_same_size_edit_with_mtime_restored(tmp_path: Path, fmt: str) -> None:
+    path = WRITERS[fmt](tmp_path)
+    before = open_source(path).plan(4)
+    _same_size_edit(path, b"rec-0005", b"rec-9995")
+    after = open_source(path).plan(4)
+    assert after.fingerprint != before.fingerprint
+    changed = [a.index for a, b in zip(after.shards, before.shards, strict=True) if a.digest != b.digest]
+    assert changed == ([1] if fmt == "jsonl" else [0, 1, 2])  # JSONL hashes each shard's own bytes
+    assert all(s.digest for s in after.shards)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_reading_a_shard_whose_input_changed_since_planning_fails_loudly(tmp_path: Path, fmt: str) -> None:
+    path = WRITERS[fmt](tmp_path)
+    plan = open_source(path).plan(4)
+    _same_size_edit(path, b"rec-0005", b"rec-9995")
+    assert [s.id for s in open_source(path).read(plan.shards[0])] == EXPECTED_IDS[:4] if fmt == "jsonl" else True
+    with pytest.raises(SourceError, match="changed since the run was planned"):
+        list(open_source(path).read(plan.shards[1]))
 
 
 # -- whole-input errors ---------------------------------------------------------------------------------------
