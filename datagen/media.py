@@ -17,6 +17,7 @@ import io
 import os
 import re
 import stat
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,6 +188,8 @@ def checked_image(data: bytes, filename: str, max_pixels: int) -> Image:
     from PIL import UnidentifiedImageError
 
     label = filename or "inline image"
+    if not data:
+        raise RecordError("image_unreadable", f"{label}: empty")
     if max_pixels > (PILImage.MAX_IMAGE_PIXELS or 0):  # the manifest asked for more than PIL's default guard
         PILImage.MAX_IMAGE_PIXELS = max_pixels
     try:
@@ -224,6 +227,6 @@ def sniff_format(data: bytes) -> str:
         try:
             if accept and accept(head):
                 return name
-        except (ValueError, IndexError, TypeError):  # a plugin's header test on odd bytes
+        except (ValueError, IndexError, TypeError, struct.error):  # a plugin's header test on odd bytes
             continue
     return ""
