@@ -841,3 +841,54 @@ def test_llava_json_hostile_file_is_source_error(tmp_path: Path, content: bytes)
         open_source(path).plan(4)
     manifest = write_manifest(tmp_path / "m.yaml", fake_manifest(path, tmp_path / "out"))
     assert main(["validate", str(manifest)]) == 2
+
+
+# -- media root (issue 20 item 1) -----------------------------------------------------------------------------
+
+
+def _llava_with_image_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """LLaVA-mix layout: bare file names in the JSON, the images in a separate folder; a decoy beside the JSON."""
+    root = tmp_path / "coco" / "train2017"
+    root.mkdir(parents=True)
+    (root / "000000033471.jpg").write_bytes(tiny_png((1, 2, 3)))
+    (root / "secret").mkdir()
+    data = tmp_path / "json"
+    data.mkdir()
+    (data / "000000033471.jpg").write_bytes(tiny_png((250, 250, 250)))  # decoy: must not be read
+    (tmp_path / "coco" / "outside.png").write_bytes(tiny_png())
+    path = data / "llava.json"
+    path.write_text(json.dumps([llava_record(0, image="000000033471.jpg")]))
+    return path, root
+
+
+def test_media_root_resolves_relative_paths(tmp_path: Path) -> None:
+    path, root = _llava_with_image_folder(tmp_path)
+    (sample,) = read_all(open_source(path, media_root=root))
+    assert isinstance(sample, Sample)
+    assert sample.images[0].data == (root / "000000033471.jpg").read_bytes()
+
+
+@pytest.mark.parametrize("ref", ["../outside.png", "link.png", str(Path("/etc/hostname"))])
+def test_media_root_still_confines(tmp_path: Path, ref: str) -> None:
+    path, root = _llava_with_image_folder(tmp_path)
+    (root / "link.png").symlink_to(tmp_path / "coco" / "outside.png")
+    path.write_text(json.dumps([llava_record(0, image=ref)]))
+    (item,) = read_all(open_source(path, media_root=root))
+    assert isinstance(item, Rejected) and item.reason == "media_path_outside"
+    assert str(root) in item.detail
+
+
+def test_missing_image_names_the_folder_searched_and_the_option(tmp_path: Path) -> None:
+    path, root = _llava_with_image_folder(tmp_path)
+    path.write_text(json.dumps([llava_record(0, image="000000000000.jpg")]))
+    for media_root, searched in ((None, path.parent), (root, root)):
+        (item,) = read_all(open_source(path, media_root=media_root))
+        assert isinstance(item, Rejected) and item.reason == "image_missing"
+        assert str(searched.resolve()) in item.detail
+        assert "--media-root" in item.detail and "input.media_root" in item.detail
+
+
+def test_missing_media_root_is_source_error(tmp_path: Path) -> None:
+    path, _ = _llava_with_image_folder(tmp_path)
+    with pytest.raises(SourceError, match="media root"):
+        open_source(path, media_root=tmp_path / "nope")
