@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "system": "system"}
 _RAW_LIMIT = 4096
 # what a hostile record can make parsing or conversion raise, besides RecordError: a reject, never a crash
+_CHANGED = "changed since the run was planned; rerun with --overwrite to start over on the new input"
 _DATA_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError, OverflowError)
 
 
@@ -246,7 +247,7 @@ class JsonlSource(Source):
                 yield self._parse(line, index)
                 index += 1
         if shard.digest and seen.hexdigest() != shard.digest:
-            raise SourceError(f"{self.path}: shard {shard.index} changed since the run was planned; run again")
+            raise SourceError(f"{self.path}: shard {shard.index} {_CHANGED}")
 
     def _parse(self, line: bytes, index: int) -> Sample | Rejected:
         rid = f"{self._stem()}-{index:07d}"
@@ -302,7 +303,7 @@ class JsonArraySource(Source):
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
         records = self._records
         if shard.digest and derived_digest(self._fingerprint(), shard.start, shard.stop) != shard.digest:
-            raise SourceError(f"{self.path}: changed since the run was planned; run again")
+            raise SourceError(f"{self.path}: {_CHANGED}")
         for index in range(shard.start, shard.stop):
             record = records[index]
             yield self._convert(record, index, _raw_text(record))
