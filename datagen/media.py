@@ -207,10 +207,10 @@ def checked_image(data: bytes, filename: str, max_pixels: int) -> Image:
         raise RecordError("image_too_large", f"{label}: {err}") from None
     except UnidentifiedImageError:
         other = sniff_format(data)
-        if other:
+        if other and other not in ALLOWED_IMAGE_FORMATS:
             allowed = ", ".join(ALLOWED_IMAGE_FORMATS)
             raise RecordError("image_format_not_allowed", f"{label}: {other} is not one of {allowed}") from None
-        raise RecordError("image_unreadable", f"{label}: not a recognised image") from None
+        raise RecordError("image_unreadable", f"{label}: {f'corrupt {other}' if other else 'not an image'}") from None
     except (OSError, ValueError, SyntaxError, EOFError) as err:
         raise RecordError("image_unreadable", f"{label}: {err}") from None
     return Image(data=data, filename=filename)

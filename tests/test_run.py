@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -251,9 +252,10 @@ def test_hostile_records_in_a_run_are_rejected_and_the_run_completes(tmp_path: P
         json.dumps(swift_record(9)).replace('"rec-0009"', "9" * 5000).encode(),
         json.dumps(swift_record(10, image="https://example.com/x.png")).encode(),
     ]
-    data.write_bytes(b"\n".join([good[0], *bad, good[1], good[2]]) + b"\n")
+    inline = json.dumps(swift_record(11, image="data:image/png;base64," + base64.b64encode(tiny_png()).decode()))
+    data.write_bytes(b"\n".join([good[0], *bad, good[1], inline.encode(), good[2]]) + b"\n")
     out, stats = _run(tmp_path, data, shard_size=3)
-    assert (stats["seen"], stats["kept"]) == (8, 3)
+    assert (stats["seen"], stats["kept"]) == (9, 4)  # the data URI image is decoded and kept
     assert sorted(_rejects(out).values()) == sorted(
         ["malformed_record", "media_too_large", "malformed_record", "malformed_record", "remote_media"]
     )
