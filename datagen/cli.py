@@ -20,6 +20,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         found["output.path"] = args.out
     if getattr(args, "limit", None):
         found["input.limit"] = args.limit
+    if getattr(args, "media_root", None):
+        found["input.media_root"] = args.media_root
     return found
 
 
@@ -162,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--input", help="input data file or folder (overrides input.path)")
     r.add_argument("--out", help="output folder (overrides output.path)")
     r.add_argument("--limit", type=int, help="read at most N records")
+    r.add_argument("--media-root", help="folder relative image paths resolve in (overrides input.media_root)")
     r.add_argument(
         "--executor", choices=["local", "dask"], help="where shards run (default: dask with --workers N>1/--scheduler)"
     )
@@ -183,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--input")
     v.add_argument("--out")
     v.add_argument("--limit", type=int)
+    v.add_argument("--media-root")
     v.set_defaults(func=cmd_validate)
 
     e = sub.add_parser("export", help="export a finished dataset to a trainer's format")

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from datagen import registry
+from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES
 from datagen.steps import StepConfig
 
 CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
@@ -38,6 +39,9 @@ class InputConfig(_Strict):
         False, description="let image/audio paths be absolute or escape the data file's folder with '..'"
     )
     limit: int | None = Field(None, ge=1, description="read at most this many records")
+    media_root: Path | None = Field(None, description="folder relative media paths resolve in (default: the data's)")
+    max_media_bytes: int = Field(DEFAULT_MAX_MEDIA_BYTES, ge=1, description="larger media files are rejected unread")
+    max_image_pixels: int = Field(DEFAULT_MAX_IMAGE_PIXELS, ge=1, description="larger images are rejected undecoded")
 
 
 class OutputConfig(_Strict):
@@ -125,12 +129,12 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
                 raise ManifestError(f"{path}: cannot apply --{dotted}: {key!r} is not a mapping in the manifest")
         node[leaf] = value
     base = path.parent.resolve()
-    for section in ("input", "output"):
+    for section, key in (("input", "path"), ("output", "path"), ("input", "media_root")):
         sec = data.get(section)
-        if isinstance(sec, dict) and isinstance(sec.get("path"), str):
-            override = (overrides or {}).get(f"{section}.path")
+        if isinstance(sec, dict) and isinstance(sec.get(key), str):
+            override = (overrides or {}).get(f"{section}.{key}")
             root = Path.cwd() if override is not None else base  # command-line paths are relative to the shell
-            sec["path"] = str((root / sec["path"]).resolve())
+            sec[key] = str((root / sec[key]).resolve())
     try:
         return _manifest_model().model_validate(data)
     except ValidationError as err:

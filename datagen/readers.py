@@ -2,38 +2,38 @@
 
 A source is planned into shards of record indices (with byte offsets for JSONL, so a worker seeks straight to
 its shard) and read one shard at a time. Every record becomes a `Sample` or a `Rejected` with a reason; data is
-untrusted: JSON only (nothing executed or unpickled), and media paths may not leave the data file's folder
-unless the manifest allows it.
+untrusted: JSON only (nothing executed or unpickled), and media go through `datagen.media` (confined to the
+media root, size-capped, allow-listed formats). A record that breaks any rule is a reject, never an exception
+that ends the run. The plan carries a content hash of the input and of each shard, so a resume never mixes
+output of two different inputs (file size and mtime are not enough: an edit can keep both).
 """
 
 from __future__ import annotations
 
-import io
 import json
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from datagen.fingerprint import content_fingerprint, derived_digest, hasher
+from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES, MediaPolicy, RecordError, load_image
 from datagen.records import Image, Message, Rejected, Sample
+from datagen.sanitize import checked_id, clean_text, record_id, valid_text
 
-MEDIA_TAGS = ("<image>", "<audio>", "<video>")
+__all__ = ["Plan", "RecordError", "ShardSpec", "Source", "SourceError", "open_input", "open_source"]
+log = logging.getLogger(__name__)
 _ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "system": "system"}
 _RAW_LIMIT = 4096
+# what a hostile record can make parsing or conversion raise, besides RecordError: a reject, never a crash
+_CHANGED = "changed since the run was planned; rerun with --overwrite to start over on the new input"
+_DATA_ERRORS = (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError, OverflowError)
 
 
 class SourceError(ValueError):
     """The input as a whole is unusable (missing file, unknown format): raised before any work starts."""
-
-
-class RecordError(ValueError):
-    """One record is bad; `reason` is the stable snake_case drop reason."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
-        self.detail = detail
 
 
 @dataclass(slots=True, frozen=True)
@@ -43,6 +43,7 @@ class ShardSpec:
     start: int  # first record index
     stop: int  # one past the last record index
     offset: int = 0  # byte offset of record `start` (JSONL)
+    digest: str = ""  # content hash of this shard's input; a done marker holding another one is stale
 
 
 @dataclass(slots=True, frozen=True)
@@ -50,7 +51,7 @@ class Plan:
     format: str
     total: int
     shards: list[ShardSpec]
-    fingerprint: str  # changes when the input changes, so a resume never mixes two inputs
+    fingerprint: str  # content hash of the input, so a resume never mixes two inputs
 
 
 class Source:
@@ -58,10 +59,10 @@ class Source:
 
     format = ""
 
-    def __init__(self, path: Path, *, allow_outside_paths: bool = False) -> None:
+    def __init__(self, path: Path, media: MediaPolicy | None = None) -> None:
         self.path = path
         self.root = path.parent if path.is_file() else path
-        self.allow_outside_paths = allow_outside_paths
+        self.media = media or MediaPolicy(self.root)
 
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
         raise NotImplementedError
@@ -70,27 +71,35 @@ class Source:
         raise NotImplementedError
 
     def _fingerprint(self) -> str:
-        files = sorted(self.path.rglob("*")) if self.path.is_dir() else [self.path]
-        return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+        return content_fingerprint(self.path, self.root)
 
-    def _shards(self, starts: list[tuple[int, int]], total: int, shard_size: int, fmt: str) -> Plan:
-        """`starts` holds (record index, byte offset) at each shard boundary."""
+    def _shards(
+        self,
+        starts: list[tuple[int, int]],
+        total: int,
+        shard_size: int,
+        digests: list[Any] | None = None,
+        fingerprint: str = "",
+    ) -> Plan:
+        """`starts` holds (record index, byte offset) at each shard boundary; `digests` each shard's hasher.
+
+        Without per-shard hashes (JSON array, parquet), a shard's digest derives from the whole input's hash.
+        """
+        fingerprint = fingerprint or self._fingerprint()
         count = len(starts)
-        shards = [
-            ShardSpec(i, count, start, min(start + shard_size, total), offset)
-            for i, (start, offset) in enumerate(starts)
-        ]
-        return Plan(fmt, total, shards, self._fingerprint())
+        shards = []
+        for i, (start, offset) in enumerate(starts):
+            stop = min(start + shard_size, total)
+            digest = digests[i].hexdigest() if digests else derived_digest(fingerprint, start, stop)
+            shards.append(ShardSpec(i, count, start, stop, offset, digest))
+        return Plan(self.format, total, shards, fingerprint)
 
     # -- turning one parsed record into a Sample ------------------------------------------------------------
 
     def to_sample(self, record: Any, index: int) -> Sample:
         if not isinstance(record, dict):
             raise RecordError("malformed_record", f"expected a JSON object, got {type(record).__name__}")
-        sample_id = record.get("id")
-        sample_id = (
-            str(sample_id) if isinstance(sample_id, str | int) and str(sample_id) else f"{self._stem()}-{index:07d}"
-        )
+        sample_id = checked_id(record, f"{self._stem()}-{index:07d}")
         if "messages" in record:
             messages = _messages(record["messages"], role_key="role", text_key="content")
             images = _list(record.get("images", []))
@@ -120,32 +129,24 @@ class Source:
         return self.path.stem if self.path.is_file() else self.path.name
 
     def _image(self, ref: Any) -> Image:
-        if isinstance(ref, dict) and ref.get("bytes"):
-            return _checked_image(Image(data=bytes(ref["bytes"]), filename=Path(str(ref.get("path") or "")).name))
-        if isinstance(ref, dict):
-            ref = ref.get("path")
-        if not isinstance(ref, str) or not ref:
-            raise RecordError("malformed_record", f"image reference must be a path or bytes, got {ref!r:.80}")
-        return _checked_image(Image.from_path(self.resolve_media(ref)))
-
-    def resolve_media(self, ref: str) -> Path:
-        """A media path from data, refused if it is remote or leaves the data folder (unless allowed)."""
-        if "://" in ref:
-            raise RecordError("media_remote", f"{ref!r:.200} is a URL; datagen reads local files only")
-        path = Path(ref)
-        resolved = (self.root / path).resolve()
-        if not self.allow_outside_paths and (path.is_absolute() or not resolved.is_relative_to(self.root.resolve())):
-            raise RecordError("media_path_outside", f"{ref!r:.200} leaves the data folder (input.allow_outside_paths)")
-        if not resolved.is_file():
-            raise RecordError("image_missing", f"{ref!r:.200} not found")
-        return resolved
+        """A path (under the media root), data URI or `{bytes, path}` struct: see `datagen.media`."""
+        return load_image(ref, self.media)
 
     def _convert(self, record: Any, index: int, raw: str) -> Sample | Rejected:
+        """The isolation boundary of reading: whatever a record holds, it leaves as a Sample or a Rejected."""
         try:
-            return self.to_sample(record, index)
+            return valid_text(self.to_sample(record, index))
         except RecordError as err:
-            rid = (_record_id(record) if isinstance(record, dict) else "") or f"{self._stem()}-{index:07d}"
-            return Rejected(id=rid, reason=err.reason, step="read", detail=err.detail, raw=raw[:_RAW_LIMIT])
+            return self._reject(record, index, err.reason, err.detail, raw)
+        except _DATA_ERRORS as err:
+            log.warning("record %d of %s: unexpected %s", index, self.path.name, type(err).__name__, exc_info=True)
+            return self._reject(record, index, "malformed_record", f"unexpected {type(err).__name__}: {err}", raw)
+
+    def _reject(self, record: Any, index: int, reason: str, detail: str, raw: str) -> Rejected:
+        rid = (record_id(record) if isinstance(record, dict) else "") or f"{self._stem()}-{index:07d}"
+        return Rejected(
+            id=rid, reason=reason, step="read", detail=clean_text(detail[:2000]), raw=clean_text(raw[:_RAW_LIMIT])
+        )
 
 
 _TEXT_FIELDS = ("question", "passage")
@@ -179,11 +180,6 @@ def _passage(value: Any) -> str:
     return value
 
 
-def _record_id(record: dict[str, Any]) -> str:
-    value = record.get("id")
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-
-
 def _list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -209,26 +205,17 @@ def _messages(turns: Any, *, role_key: str, text_key: str) -> list[Message]:
     return out
 
 
-def _checked_image(image: Image) -> Image:
-    """Decode once now, so a corrupt file is a reject here rather than a crash in a model or a trainer."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    try:
-        with PILImage.open(io.BytesIO(image.data)) as img:
-            img.load()
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
-        raise RecordError("image_unreadable", f"{image.filename}: {err}") from err
-    return image
-
-
 class JsonlSource(Source):
     """One JSON object per line (ms-swift or LLaVA records); blank lines are not records."""
 
     format = "jsonl"
 
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
+        """One pass over the bytes: shard boundaries, a hash per shard and the hash of the whole input."""
         starts: list[tuple[int, int]] = []
+        digests: list[Any] = []
+        whole = hasher()
+        whole.update(self.path.name.encode() + b"\0")
         total = 0
         offset = 0
         with self.path.open("rb") as f:
@@ -238,12 +225,17 @@ class JsonlSource(Source):
                         break
                     if total % shard_size == 0:
                         starts.append((total, offset))
+                        digests.append(hasher())
+                    digests[-1].update(line)
                     total += 1
+                whole.update(line)
                 offset += len(line)
-        return self._shards(starts, total, shard_size, self.format)
+        return self._shards(starts, total, shard_size, digests, f"blake2b:{whole.hexdigest()}")
 
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
+        """The shard's records; if its bytes no longer hash to the plan's digest, the input changed: stop loudly."""
         index = shard.start
+        seen = hasher()
         with self.path.open("rb") as f:
             f.seek(shard.offset)
             for line in f:
@@ -251,8 +243,11 @@ class JsonlSource(Source):
                     break
                 if not line.strip():
                     continue
+                seen.update(line)
                 yield self._parse(line, index)
                 index += 1
+        if shard.digest and seen.hexdigest() != shard.digest:
+            raise SourceError(f"{self.path}: shard {shard.index} {_CHANGED}")
 
     def _parse(self, line: bytes, index: int) -> Sample | Rejected:
         rid = f"{self._stem()}-{index:07d}"
@@ -265,6 +260,9 @@ class JsonlSource(Source):
             record = json.loads(text)
         except json.JSONDecodeError as err:
             return Rejected(id=rid, reason="invalid_json", step="read", detail=str(err), raw=text[:_RAW_LIMIT])
+        except (ValueError, RecursionError) as err:  # an integer of over 4300 digits; nesting deeper than the stack
+            detail = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+            return self._reject(None, index, "malformed_record", detail, text)
         return self._convert(record, index, text)
 
 
@@ -274,26 +272,41 @@ class JsonArraySource(Source):
     format = "json"
 
     @cached_property
-    def _records(self) -> list[Any]:
-        """Parsed once per process: every shard of the run reads from the same list."""
+    def _loaded(self) -> tuple[list[Any], str]:
+        """Parsed (and hashed) once per process: every shard of the run reads from the same list."""
+        raw = self.path.read_bytes()
+        digest = hasher()
+        digest.update(self.path.name.encode() + b"\0" + raw)
         try:
-            data = json.loads(self.path.read_bytes())
+            data = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
             raise SourceError(f"{self.path}: not valid JSON ({err}); use .jsonl for one record per line") from err
+        except (ValueError, RecursionError) as err:  # the file parses whole: one hostile record sinks it
+            why = "nested too deeply" if isinstance(err, RecursionError) else str(err)
+            raise SourceError(f"{self.path}: cannot parse ({why}); use .jsonl to isolate bad records") from None
         if not isinstance(data, list):
             raise SourceError(f"{self.path}: expected a JSON array of records")
-        return data
+        return data, f"blake2b:{digest.hexdigest()}"
+
+    @property
+    def _records(self) -> list[Any]:
+        return self._loaded[0]
+
+    def _fingerprint(self) -> str:
+        return self._loaded[1]
 
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
         total = len(self._records)
         total = min(total, limit) if limit else total
-        return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size, self.format)
+        return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size)
 
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
         records = self._records
+        if shard.digest and derived_digest(self._fingerprint(), shard.start, shard.stop) != shard.digest:
+            raise SourceError(f"{self.path}: {_CHANGED}")
         for index in range(shard.start, shard.stop):
             record = records[index]
-            yield self._convert(record, index, json.dumps(record, ensure_ascii=False, default=str))
+            yield self._convert(record, index, _raw_text(record))
 
 
 class ArrowSource(Source):
@@ -318,7 +331,7 @@ class ArrowSource(Source):
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
         total = self._dataset.count_rows()
         total = min(total, limit) if limit else total
-        return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size, self.format)
+        return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size)
 
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
         import pyarrow as pa
@@ -327,18 +340,44 @@ class ArrowSource(Source):
         for offset, row in enumerate(table.to_pylist()):
             if "image" in row and "images" not in row and "conversations" not in row:
                 row["images"] = row.pop("image")
-            raw = json.dumps({k: v for k, v in row.items() if k not in ("images", "image")}, default=str)
+            raw = _raw_text({k: v for k, v in row.items() if k not in ("images", "image")})
             yield self._convert(row, shard.start + offset, raw)
+
+
+def _raw_text(record: Any) -> str:
+    """A record as JSON text for its reject row; a record too deep to serialise keeps no raw text."""
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str)[:_RAW_LIMIT]
+    except (ValueError, RecursionError):
+        return ""
 
 
 def open_input(config: Any) -> Source:
     """The source a manifest's `input:` section describes."""
-    return open_source(config.path, config.format, allow_outside_paths=config.allow_outside_paths)
+    return open_source(
+        config.path,
+        config.format,
+        allow_outside_paths=config.allow_outside_paths,
+        media_root=config.media_root,
+        max_media_bytes=config.max_media_bytes,
+        max_image_pixels=config.max_image_pixels,
+    )
 
 
-def open_source(path: Path, fmt: str = "auto", *, allow_outside_paths: bool = False) -> Source:
+def open_source(
+    path: Path,
+    fmt: str = "auto",
+    *,
+    allow_outside_paths: bool = False,
+    media_root: Path | None = None,
+    max_media_bytes: int = DEFAULT_MAX_MEDIA_BYTES,
+    max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
+) -> Source:
+    """`media_root`: where relative media paths resolve (default: the data file's folder)."""
     if not path.exists():
         raise SourceError(f"{path}: input not found")
+    if media_root is not None and not media_root.is_dir():
+        raise SourceError(f"{media_root}: media root not found (--media-root / input.media_root)")
     if fmt == "auto":
         if path.is_dir() or path.suffix == ".parquet":
             fmt = "parquet"
@@ -354,4 +393,5 @@ def open_source(path: Path, fmt: str = "auto", *, allow_outside_paths: bool = Fa
         cls = JsonArraySource
     else:  # ms-swift JSONL, or LLaVA records one per line: told apart per record by their keys
         cls = JsonlSource
-    return cls(path, allow_outside_paths=allow_outside_paths)
+    root = media_root or (path.parent if path.is_file() else path)
+    return cls(path, MediaPolicy(root, allow_outside_paths, max_media_bytes, max_image_pixels))

@@ -156,8 +156,15 @@ class OutputDir:
     def marker(self, index: int) -> Path:
         return self.root / "_shards" / f"{index:05d}.json"
 
-    def is_done(self, index: int) -> bool:
-        return self.marker(index).exists()
+    def is_done(self, index: int, digest: str = "") -> bool:
+        """The marker exists and, given the plan's digest of the shard's input, was written for that same input."""
+        marker = self.marker(index)
+        if not digest or not marker.exists():
+            return marker.exists()
+        try:
+            return json.loads(marker.read_text()).get("input_digest") == digest
+        except (OSError, ValueError):
+            return False
 
     def commit(
         self,

@@ -307,8 +307,8 @@ BAD_RECORDS: list[tuple[str, Callable[[Path], bytes], str, bool]] = [
     ("image_absolute", lambda f: _rec(images=[OUTSIDE(f)]), "media_path_outside", True),
     ("image_dotdot", lambda f: _rec(images=["../outside.png"]), "media_path_outside", True),
     ("image_dotdot_inside", lambda f: _rec(images=["images/../../outside.png"]), "media_path_outside", True),
-    ("image_http", lambda f: _rec(images=["http://example.com/a.png"]), "media_remote", True),
-    ("image_https", lambda f: _rec(images=["https://example.com/a.png"]), "media_remote", True),
+    ("image_http", lambda f: _rec(images=["http://example.com/a.png"]), "remote_media", True),
+    ("image_https", lambda f: _rec(images=["https://example.com/a.png"]), "remote_media", True),
     ("two_tags_one_image", lambda f: _rec(messages=chat("<image><image>Compare.")), "image_tag_mismatch", True),
     ("one_tag_two_images", lambda f: _rec(images=["images/0.png", "images/1.png"]), "image_tag_mismatch", True),
 ]
@@ -423,7 +423,7 @@ def _parquet(folder: Path) -> Path:
         rec["images"] = [{"bytes": tiny_png((i * 20, 0, 0)), "path": f"{i}.png"}]
         rows.append(rec)
     path = folder / "train.parquet"
-    pq.write_table(pa.Table.from_pylist(rows), path)
+    pq.write_table(pa.Table.from_pylist(rows), path, compression="none")  # uncompressed: tests edit its bytes
     return path
 
 
@@ -501,13 +501,38 @@ def test_fingerprint_changes_with_file(tmp_path: Path, fmt: str) -> None:
     assert after.total == N + 1
 
 
-def test_fingerprint_changes_on_same_size_edit(tmp_path: Path) -> None:
-    path = _jsonl(tmp_path)
-    before = open_source(path).plan(4).fingerprint
+def _same_size_edit(path: Path, old: bytes, new: bytes) -> None:
+    """Rewrite `old` as `new` (same length) and put the mtime back: name, size and mtime all unchanged."""
+    import os
+
+    info = path.stat()
     data = path.read_bytes()
-    path.write_bytes(data.replace(b"rec-0003", b"rec-9993"))
-    assert path.stat().st_size == len(data)
-    assert open_source(path).plan(4).fingerprint != before
+    assert old in data and len(old) == len(new)
+    path.write_bytes(data.replace(old, new))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (info.st_size, info.st_mtime_ns)
+
+
+@pytest.mark.parametrize("fmt", list(WRITERS))
+def test_fingerprint_changes_on_same_size_edit_with_mtime_restored(tmp_path: Path, fmt: str) -> None:
+    path = WRITERS[fmt](tmp_path)
+    before = open_source(path).plan(4)
+    _same_size_edit(path, b"rec-0005", b"rec-9995")
+    after = open_source(path).plan(4)
+    assert after.fingerprint != before.fingerprint
+    changed = [a.index for a, b in zip(after.shards, before.shards, strict=True) if a.digest != b.digest]
+    assert changed == ([1] if fmt == "jsonl" else [0, 1, 2])  # JSONL hashes each shard's own bytes
+    assert all(s.digest for s in after.shards)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "json"])
+def test_reading_a_shard_whose_input_changed_since_planning_fails_loudly(tmp_path: Path, fmt: str) -> None:
+    path = WRITERS[fmt](tmp_path)
+    plan = open_source(path).plan(4)
+    _same_size_edit(path, b"rec-0005", b"rec-9995")
+    assert [s.id for s in open_source(path).read(plan.shards[0])] == EXPECTED_IDS[:4] if fmt == "jsonl" else True
+    with pytest.raises(SourceError, match="changed since the run was planned"):
+        list(open_source(path).read(plan.shards[1]))
 
 
 # -- whole-input errors ---------------------------------------------------------------------------------------
@@ -595,3 +620,275 @@ def test_bad_plain_records_are_rejected(tmp_path: Path, record: dict, reason: st
     [item] = read_all(open_source(path))
     assert isinstance(item, Rejected)
     assert item.reason == reason
+
+
+# -- hostile records (issue 12 item 4): each is one line between good ones; none may stop the read ------------
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims `width`x`height`: a decompression bomb without the memory to build one."""
+    import struct
+    import zlib
+
+    png = bytearray(tiny_png())
+    ihdr = png[12:29]  # b"IHDR" + 13 bytes of header data
+    ihdr[4:12] = struct.pack(">II", width, height)
+    png[12:29] = ihdr
+    png[29:33] = struct.pack(">I", zlib.crc32(bytes(ihdr)))
+    return bytes(png)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
+
+
+def _setup_hostile_media(folder: Path) -> None:
+    (folder / "images" / "bomb.png").write_bytes(png_claiming(20000, 20000))
+    with (folder / "images" / "huge.png").open("wb") as f:
+        f.truncate(64 * 2**30)  # sparse: 64 GiB on paper, nothing on disk
+    (folder / "images" / "doc.eps").write_bytes(EPS)
+    (folder / "images" / "eps-named.png").write_bytes(EPS)
+
+
+def _data_uri(data: bytes, mime: str = "image/png") -> str:
+    import base64
+
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+# (label, line builder, reason, id is the record's own)
+HOSTILE_RECORDS: list[tuple[str, Callable[[], bytes], str, bool]] = [
+    ("png_bomb", lambda: _rec(images=["images/bomb.png"]), "image_too_large", True),
+    ("bytes_not_base64", lambda: _rec(images=[{"bytes": "abc"}]), "malformed_record", True),
+    ("bytes_negative", lambda: _rec(images=[{"bytes": -1}]), "malformed_record", True),
+    ("bytes_float_huge", lambda: _rec(images=[{"bytes": 1e12}]), "malformed_record", True),
+    ("bytes_int_huge", lambda: _rec(images=[{"bytes": 10**12}]), "malformed_record", True),
+    ("bytes_list_of_ints", lambda: _rec(images=[{"bytes": [137, 80, 78, 71]}]), "malformed_record", True),
+    ("id_5000_digits", lambda: _rec().replace(b'"bad-one"', b"7" * 5000), "malformed_record", False),
+    ("id_too_long", lambda: _rec(id="x" * 5000), "malformed_record", False),
+    ("nested_100k", lambda: b"[" * 100_000, "malformed_record", False),
+    ("nested_field", lambda: _rec().replace(b'"bad-one"', b"[" * 100_000 + b"]" * 100_000), "malformed_record", False),
+    ("nul_in_path", lambda: _rec(images=["images/0.png\x00.txt"]), "media_path_invalid", True),
+    ("name_300_chars", lambda: _rec(images=["images/" + "a" * 300 + ".png"]), "media_path_invalid", True),
+    ("sparse_64gib", lambda: _rec(images=["images/huge.png"]), "media_too_large", True),
+    ("eps", lambda: _rec(images=["images/doc.eps"]), "image_format_not_allowed", True),
+    ("eps_named_png", lambda: _rec(images=["images/eps-named.png"]), "image_format_not_allowed", True),
+    ("eps_data_uri", lambda: _rec(images=[_data_uri(EPS)]), "image_format_not_allowed", True),
+    ("data_uri_bad_base64", lambda: _rec(images=["data:image/png;base64,@@@@"]), "malformed_record", True),
+    ("data_uri_not_base64", lambda: _rec(images=["data:image/png,rawtext"]), "malformed_record", True),
+    ("data_uri_text", lambda: _rec(images=[_data_uri(b"hello", "text/plain")]), "image_unreadable", True),
+    ("data_uri_garbage", lambda: _rec(images=[_data_uri(b"\x00" * 64)]), "image_unreadable", True),
+    ("url", lambda: _rec(images=["https://example.com/a.png"]), "remote_media", True),
+    ("s3_url", lambda: _rec(images=["s3://bucket/a.png"]), "remote_media", True),
+    ("lone_surrogate_text", lambda: _rec(messages=chat("<image>\\ud800 hi")).replace(b"\\\\ud800", b"\\ud800"),
+     "malformed_record", True),
+    ("fifo", lambda: _rec(images=["images/fifo.png"]), "image_missing", True),
+    ("directory", lambda: _rec(images=["images"]), "image_missing", True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("build", "reason", "own_id"), [case[1:] for case in HOSTILE_RECORDS], ids=[case[0] for case in HOSTILE_RECORDS]
+)
+def test_hostile_record_rejected_and_read_goes_on(
+    tmp_path: Path, build: Callable[[], bytes], reason: str, own_id: bool
+) -> None:
+    import os
+
+    folder = tmp_path / "data"
+    path = write_swift_dataset(folder, n=3)
+    _setup_hostile_media(folder)
+    os.mkfifo(folder / "images" / "fifo.png")
+    good = path.read_bytes().splitlines()
+    bad = build()
+    path.write_bytes(b"\n".join([good[0], bad, good[1], good[2]]) + b"\n")
+
+    items = read_all(open_source(path), shard_size=2)
+    assert [type(s) for s in items] == [Sample, Rejected, Sample, Sample]
+    assert [s.id for s in items if isinstance(s, Sample)] == ["rec-0000", "rec-0001", "rec-0002"]
+    rejected = items[1]
+    assert isinstance(rejected, Rejected)
+    assert (rejected.reason, rejected.step) == (reason, "read"), rejected.detail
+    assert rejected.detail and len(rejected.detail) < 2000
+    assert bad.decode("utf-8", errors="replace").startswith(rejected.raw.rstrip("\n")) and rejected.raw
+    assert rejected.id == (BAD_ID if own_id else "train-0000001")
+
+
+def test_url_detail_says_what_to_do(tmp_path: Path) -> None:
+    path = write_swift_dataset(tmp_path, n=1)
+    path.write_bytes(_rec(images=["http://example.com/a.png"]) + b"\n")
+    (item,) = read_all(open_source(path))
+    assert isinstance(item, Rejected) and item.reason == "remote_media"
+    assert "download the media first; datagen does not fetch" in item.detail
+
+
+def test_eps_never_reaches_pil_postscript_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from PIL import EpsImagePlugin
+
+    opened: list[bool] = []
+    monkeypatch.setattr(EpsImagePlugin.EpsImageFile, "_open", lambda self: opened.append(True))
+    folder = tmp_path / "data"
+    path = write_swift_dataset(folder, n=1)
+    _setup_hostile_media(folder)
+    path.write_bytes(_rec(images=["images/doc.eps"]) + b"\n" + _rec(images=[_data_uri(EPS)]) + b"\n")
+    items = read_all(open_source(path))
+    assert [getattr(i, "reason", None) for i in items] == ["image_format_not_allowed"] * 2
+    assert "EPS" in items[0].detail
+    assert opened == []
+
+
+@pytest.mark.parametrize(
+    ("ref", "data"),
+    [
+        (lambda png: _data_uri(png), lambda png: png),
+        (lambda png: {"bytes": __import__("base64").b64encode(png).decode(), "path": "a/b/pic.png"}, lambda png: png),
+    ],
+    ids=["data_uri", "struct_base64_string"],
+)
+def test_inline_media_decoded_in_memory(tmp_path: Path, ref: Callable, data: Callable) -> None:
+    png = tiny_png((9, 99, 199))
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(_rec(images=[ref(png)]) + b"\n")
+    (sample,) = read_all(open_source(path))
+    assert isinstance(sample, Sample), getattr(sample, "detail", "")
+    assert sample.images[0].data == data(png)
+    assert sample.images[0].to_pil().getpixel((0, 0)) == (9, 99, 199)
+
+
+def _one(tmp_path: Path, ref: Any, **options: Any) -> Sample | Rejected:
+    (tmp_path / "images").mkdir(exist_ok=True)
+    (tmp_path / "images" / "big.png").write_bytes(noisy_png(size=64))
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(_rec(images=[ref]) + b"\n")
+    (item,) = read_all(open_source(path, **options))
+    return item
+
+
+@pytest.mark.parametrize(
+    ("ref", "reason"),
+    [
+        ("images/big.png", "media_too_large"),
+        (_data_uri(noisy_png(size=64)), "media_too_large"),
+        ({"bytes": __import__("base64").b64encode(noisy_png(size=64)).decode()}, "media_too_large"),
+    ],
+    ids=["file", "data_uri", "struct"],
+)
+def test_media_size_cap_is_configurable(tmp_path: Path, ref: Any, reason: str) -> None:
+    assert isinstance(_one(tmp_path, ref), Sample)
+    capped = _one(tmp_path, ref, max_media_bytes=1000)
+    assert isinstance(capped, Rejected) and capped.reason == reason
+    assert "max_media_bytes" in capped.detail
+
+
+def test_pixel_cap_is_configurable(tmp_path: Path) -> None:
+    assert isinstance(_one(tmp_path, "images/big.png"), Sample)
+    capped = _one(tmp_path, "images/big.png", max_image_pixels=64 * 64 - 1)
+    assert isinstance(capped, Rejected) and capped.reason == "image_too_large"
+    assert "64x64" in capped.detail
+
+
+@pytest.mark.parametrize(
+    ("bytes_type", "value", "path", "reason"),
+    [
+        (pa.string(), "abc", None, "malformed_record"),
+        (pa.float64(), 1e12, None, "malformed_record"),
+        (pa.int64(), -1, None, "malformed_record"),
+        (pa.binary(), png_claiming(20000, 20000), None, "image_too_large"),
+        (pa.binary(), EPS, "x.png", "image_format_not_allowed"),
+        (pa.binary(), None, "a\x00b.png", "media_path_invalid"),
+        (pa.binary(), None, "../outside.png", "media_path_outside"),
+    ],
+    ids=["string_abc", "float_1e12", "int_negative", "bomb", "eps", "nul_path", "outside_path"],
+)
+def test_parquet_hostile_image_columns(
+    tmp_path: Path, bytes_type: pa.DataType, value: Any, path: Any, reason: str
+) -> None:
+    """Between two good rows (path-only structs) in the same typed column: only the bad row is rejected."""
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    (folder / "ok.png").write_bytes(tiny_png())
+    (tmp_path / "outside.png").write_bytes(tiny_png())
+    struct = pa.struct([("bytes", bytes_type), ("path", pa.string())])
+    ok = {"bytes": None, "path": "ok.png"}
+    images = pa.array([[ok], [{"bytes": value, "path": path}], [ok]], pa.list_(struct))
+    ids = ["ok-0", "bad", "ok-1"]
+    pq.write_table(pa.table({"id": ids, "messages": pa.array([chat()] * 3), "images": images}), folder / "d.parquet")
+    items = read_all(open_source(folder))
+    assert [getattr(i, "reason", "kept") for i in items] == ["kept", reason, "kept"]
+    assert items[1].id == "bad" and items[1].detail
+
+
+def test_llava_json_hostile_records(tmp_path: Path) -> None:
+    _write_images(tmp_path, 2)
+    records: list[Any] = [llava_record(0), {**llava_record(9), "image": {"bytes": -1}}, llava_record(1)]
+    path = tmp_path / "llava.json"
+    path.write_text(json.dumps(records))
+    items = read_all(open_source(path))
+    assert [getattr(i, "reason", "kept") for i in items] == ["kept", "malformed_record", "kept"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"[" * 100_000, b'[{"id": ' + b"7" * 5000 + b"}]", b"[" + b"[" * 100_000 + b"]" * 100_000 + b"]"],
+    ids=["nested", "huge_int", "nested_record"],
+)
+def test_llava_json_hostile_file_is_source_error(tmp_path: Path, content: bytes) -> None:
+    from datagen.cli import main
+    from datagen.testing import fake_manifest, write_manifest
+
+    path = tmp_path / "llava.json"
+    path.write_bytes(content)
+    with pytest.raises(SourceError, match="llava.json"):
+        open_source(path).plan(4)
+    manifest = write_manifest(tmp_path / "m.yaml", fake_manifest(path, tmp_path / "out"))
+    assert main(["validate", str(manifest)]) == 2
+
+
+# -- media root (issue 20 item 1) -----------------------------------------------------------------------------
+
+
+def _llava_with_image_folder(tmp_path: Path) -> tuple[Path, Path]:
+    """LLaVA-mix layout: bare file names in the JSON, the images in a separate folder; a decoy beside the JSON."""
+    root = tmp_path / "coco" / "train2017"
+    root.mkdir(parents=True)
+    (root / "000000033471.jpg").write_bytes(tiny_png((1, 2, 3)))
+    (root / "secret").mkdir()
+    data = tmp_path / "json"
+    data.mkdir()
+    (data / "000000033471.jpg").write_bytes(tiny_png((250, 250, 250)))  # decoy: must not be read
+    (tmp_path / "coco" / "outside.png").write_bytes(tiny_png())
+    path = data / "llava.json"
+    path.write_text(json.dumps([llava_record(0, image="000000033471.jpg")]))
+    return path, root
+
+
+def test_media_root_resolves_relative_paths(tmp_path: Path) -> None:
+    path, root = _llava_with_image_folder(tmp_path)
+    (sample,) = read_all(open_source(path, media_root=root))
+    assert isinstance(sample, Sample)
+    assert sample.images[0].data == (root / "000000033471.jpg").read_bytes()
+
+
+@pytest.mark.parametrize("ref", ["../outside.png", "link.png", str(Path("/etc/hostname"))])
+def test_media_root_still_confines(tmp_path: Path, ref: str) -> None:
+    path, root = _llava_with_image_folder(tmp_path)
+    (root / "link.png").symlink_to(tmp_path / "coco" / "outside.png")
+    path.write_text(json.dumps([llava_record(0, image=ref)]))
+    (item,) = read_all(open_source(path, media_root=root))
+    assert isinstance(item, Rejected) and item.reason == "media_path_outside"
+    assert str(root) in item.detail
+
+
+def test_missing_image_names_the_folder_searched_and_the_option(tmp_path: Path) -> None:
+    path, root = _llava_with_image_folder(tmp_path)
+    path.write_text(json.dumps([llava_record(0, image="000000000000.jpg")]))
+    for media_root, searched in ((None, path.parent), (root, root)):
+        (item,) = read_all(open_source(path, media_root=media_root))
+        assert isinstance(item, Rejected) and item.reason == "image_missing"
+        assert str(searched.resolve()) in item.detail
+        assert "--media-root" in item.detail and "input.media_root" in item.detail
+
+
+def test_missing_media_root_is_source_error(tmp_path: Path) -> None:
+    path, _ = _llava_with_image_folder(tmp_path)
+    with pytest.raises(SourceError, match="media root"):
+        open_source(path, media_root=tmp_path / "nope")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -188,3 +189,109 @@ def test_two_outputs_with_the_same_folder_name_load_their_own_rows(tmp_path: Pat
         out, _ = _run(tmp_path / sub, data)
         sizes[sub] = len(load_dataset(str(out))["train"])
     assert sizes == {"a": 2, "b": 3}
+
+
+def _same_size_edit(path: Path, old: bytes, new: bytes) -> None:
+    """Edit keeping the length, then put the mtime back: name, size and mtime all say "unchanged"."""
+    import os
+
+    info = path.stat()
+    data = path.read_bytes()
+    assert data.count(old) == 1 and len(old) == len(new)
+    path.write_bytes(data.replace(old, new))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def _kept_questions(out: Path) -> list[str]:
+    rows = pq.read_table(sorted((out / "data").glob("*.parquet"))).to_pylist()
+    return sorted(r["messages"][0]["content"] for r in rows)
+
+
+def test_resume_refuses_an_input_edited_in_place_with_mtime_restored(tmp_path: Path) -> None:
+    data = write_swift_dataset(tmp_path / "data", n=4)
+    out, _ = _run(tmp_path, data, shard_size=2)
+    assert "<image>How many red circles are in picture number 3?" in _kept_questions(out)
+    _same_size_edit(data, b"red circles are in picture number 3", b"big circles are in picture number 3")
+    manifest = load_manifest(tmp_path / "m.yaml")
+    with pytest.raises(RunMismatchError, match="--overwrite"):
+        run(manifest)  # not stale output: a refusal
+    run(manifest, overwrite=True)
+    questions = _kept_questions(out)
+    assert "<image>How many big circles are in picture number 3?" in questions
+    assert not any("red circles are in picture number 3" in q for q in questions)
+
+
+def test_markers_carry_the_shard_digest_and_a_stale_marker_is_redone(tmp_path: Path) -> None:
+    from datagen.run import plan_run
+
+    data = write_swift_dataset(tmp_path / "data", n=4)
+    out, _ = _run(tmp_path, data, shard_size=2)
+    manifest = load_manifest(tmp_path / "m.yaml")
+    plan = plan_run(manifest)
+    markers = [json.loads((out / "_shards" / f"{i:05d}.json").read_text()) for i in range(2)]
+    assert [m["input_digest"] for m in markers] == [s.digest for s in plan.shards]
+    assert json.loads((out / "run.json").read_text())["plan"][1]["digest"] == plan.shards[1].digest
+    stale = {**markers[1], "input_digest": "0" * 32}  # as if written for other input bytes
+    (out / "_shards" / "00001.json").write_text(json.dumps(stale))
+    first = (out / "_shards" / "00000.json").stat().st_mtime_ns
+    run(manifest)
+    assert json.loads((out / "_shards" / "00001.json").read_text())["input_digest"] == plan.shards[1].digest
+    assert (out / "_shards" / "00000.json").stat().st_mtime_ns == first  # the good shard is not redone
+
+
+def test_hostile_records_in_a_run_are_rejected_and_the_run_completes(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    data = write_swift_dataset(folder, n=3)
+    with (folder / "images" / "huge.png").open("wb") as f:
+        f.truncate(64 * 2**30)
+    good = data.read_bytes().splitlines()
+    bad = [
+        b"[" * 100_000,
+        json.dumps(swift_record(7, image="images/huge.png")).encode(),
+        json.dumps({**swift_record(8), "images": [{"bytes": -1}]}).encode(),
+        json.dumps(swift_record(9)).replace('"rec-0009"', "9" * 5000).encode(),
+        json.dumps(swift_record(10, image="https://example.com/x.png")).encode(),
+    ]
+    inline = json.dumps(swift_record(11, image="data:image/png;base64," + base64.b64encode(tiny_png()).decode()))
+    data.write_bytes(b"\n".join([good[0], *bad, good[1], inline.encode(), good[2]]) + b"\n")
+    out, stats = _run(tmp_path, data, shard_size=3)
+    assert (stats["seen"], stats["kept"]) == (9, 4)  # the data URI image is decoded and kept
+    assert sorted(_rejects(out).values()) == sorted(
+        ["malformed_record", "media_too_large", "malformed_record", "malformed_record", "remote_media"]
+    )
+
+
+def test_media_root_from_cli_and_manifest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """LLaVA layout: the JSON names bare files that live in a separate image folder."""
+    llava = tmp_path / "llava"
+    (llava / "coco" / "train2017").mkdir(parents=True)
+    records = []
+    for i in range(2):
+        (llava / "coco" / "train2017" / f"00000000003347{i}.jpg").write_bytes(tiny_png((i, 50, 90)))
+        records.append(
+            {
+                "id": f"l{i}",
+                "image": f"00000000003347{i}.jpg",
+                "conversations": [
+                    {"from": "human", "value": "<image>\nWhat is in the picture?"},
+                    {"from": "gpt", "value": "A square."},
+                ],
+            }
+        )
+    (llava / "llava_mix.json").write_text(json.dumps(records))
+    base = fake_manifest(llava / "llava_mix.json", tmp_path / "unused")
+    manifest = write_manifest(tmp_path / "m.yaml", base)
+    args = ["run", str(manifest), "--out", str(tmp_path / "a"), "--no-progress"]
+    assert main(args) == 0
+    assert "0 kept of 2" in capsys.readouterr().out
+    detail = pq.read_table(tmp_path / "a" / "rejects").to_pylist()[0]["detail"]
+    assert str(llava) in detail and "--media-root" in detail and "input.media_root" in detail
+    assert main([*args[:2], "--out", str(tmp_path / "b"), "--media-root", str(llava / "coco/train2017")]) == 0
+    assert "2 kept of 2" in capsys.readouterr().out
+    base["input"]["media_root"] = "llava/coco/train2017"  # relative to the manifest's folder
+    manifest = write_manifest(tmp_path / "m2.yaml", {**base, "output": {"path": str(tmp_path / "c")}})
+    assert main(["validate", str(manifest)]) == 0
+    assert main(["run", str(manifest), "--no-progress"]) == 0
+    assert "2 kept of 2" in capsys.readouterr().out
+    assert main(["validate", str(manifest), "--media-root", str(tmp_path / "nowhere")]) == 2
+    assert "media root not found" in capsys.readouterr().err

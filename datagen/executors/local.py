@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 def commit_shard(pipeline: Pipeline, out: OutputDir, shard: ShardSpec, on_progress: Any = None) -> dict[str, Any]:
     """Process one shard and commit it exactly once (the marker is written last)."""
     result = pipeline.run_shard(shard, on_progress)
-    out.commit(shard.index, shard.count, result.kept, result.rejected, pipeline.meta_features(), result.stats)
-    return result.stats
+    stats = {**result.stats, "input_digest": shard.digest}  # a resume redoes the shard if its input changed
+    out.commit(shard.index, shard.count, result.kept, result.rejected, pipeline.meta_features(), stats)
+    return stats
 
 
 class LocalExecutor:

@@ -14,7 +14,7 @@ class RunProgress:
     """Call it with (kept, dropped) as records finish; `todo` holds the shards a (re)run still has to do."""
 
     def __init__(self, out: OutputDir, plan: Plan, *, enabled: bool = True) -> None:
-        self.todo: list[ShardSpec] = [s for s in plan.shards if not out.is_done(s.index)]
+        self.todo: list[ShardSpec] = [s for s in plan.shards if not out.is_done(s.index, s.digest)]
         done = plan.total - sum(s.stop - s.start for s in self.todo)
         self.counts = {"kept": 0, "dropped": 0}
         self._bar = tqdm(total=plan.total, initial=done, unit="rec", disable=not enabled)
