@@ -16,10 +16,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from datagen.records import Image, Message, Rejected, Sample
+from datagen import layouts
+from datagen.records import Image, Rejected, Sample
 
 MEDIA_TAGS = ("<image>", "<audio>", "<video>")
-_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "system": "system"}
 _RAW_LIMIT = 4096
 
 
@@ -57,6 +57,7 @@ class Source:
     """Base: `plan()` splits the input, `read(shard)` yields its records."""
 
     format = ""
+    fields: dict[str, str] | None = None  # input.fields: column mapping for question/answer/passage/images/system
 
     def __init__(self, path: Path, *, allow_outside_paths: bool = False) -> None:
         self.path = path
@@ -91,28 +92,15 @@ class Source:
         sample_id = (
             str(sample_id) if isinstance(sample_id, str | int) and str(sample_id) else f"{self._stem()}-{index:07d}"
         )
-        if "messages" in record:
-            messages = _messages(record["messages"], role_key="role", text_key="content")
-            images = _list(record.get("images", []))
-        elif "conversations" in record:
-            messages = _messages(record["conversations"], role_key="from", text_key="value")
-            images = _list(record.get("image", record.get("images", [])))
-        elif any(key in record for key in _TEXT_FIELDS):
-            messages, images = _text_record(record)
-        else:
-            raise RecordError(
-                "missing_field", "needs 'messages' (ms-swift), 'conversations' (LLaVA), 'question' or 'passage'"
-            )
-        tags = sum(m.content.count("<image>") for m in messages)
-        if tags and tags != len(images):
-            raise RecordError("image_tag_mismatch", f"{tags} <image> tag(s) but {len(images)} image(s)")
-        meta: dict[str, Any] = {"source_file": self.path.name, "source_index": index}
-        if "passage" in record:
-            meta["passage"] = _passage(record["passage"])
+        try:
+            parsed = layouts.parse(record, self.fields)
+        except layouts.LayoutError as err:
+            raise RecordError(err.reason, err.detail) from None
+        meta: dict[str, Any] = {"source_file": self.path.name, "source_index": index, **parsed.meta}
         return Sample(
             id=sample_id,
-            messages=tuple(messages),
-            images=tuple(self._image(ref) for ref in images),
+            messages=tuple(parsed.messages),
+            images=tuple(self._image(ref) for ref in parsed.images),
             meta=meta,
         )
 
@@ -148,65 +136,9 @@ class Source:
             return Rejected(id=rid, reason=err.reason, step="read", detail=err.detail, raw=raw[:_RAW_LIMIT])
 
 
-_TEXT_FIELDS = ("question", "passage")
-
-
-def _text_record(record: dict[str, Any]) -> tuple[list[Message], list[Any]]:
-    """Plain QA / passage records: `question` (+ `answer`, `images`) becomes a chat; `passage` goes to meta.
-
-    A question's images are attached with `<image>` tags in front when the question has none, so every reader
-    yields the same chat shape.
-    """
-    images = _list(record.get("images", record.get("image", [])))
-    if "question" not in record:
-        return [], images
-    question, answer = record["question"], record.get("answer")
-    if not isinstance(question, str):
-        raise RecordError("malformed_record", f"question must be a string, got {type(question).__name__}")
-    if answer is not None and not isinstance(answer, str | int | float):
-        raise RecordError("malformed_record", f"answer must be text or a number, got {type(answer).__name__}")
-    if images and "<image>" not in question:
-        question = "<image>" * len(images) + question
-    messages = [Message(role="user", content=question)]
-    if answer is not None:
-        messages.append(Message(role="assistant", content=str(answer)))
-    return messages, images
-
-
-def _passage(value: Any) -> str:
-    if not isinstance(value, str):
-        raise RecordError("malformed_record", f"passage must be a string, got {type(value).__name__}")
-    return value
-
-
 def _record_id(record: dict[str, Any]) -> str:
     value = record.get("id")
     return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else ""
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _messages(turns: Any, *, role_key: str, text_key: str) -> list[Message]:
-    if not isinstance(turns, list) or not turns:
-        raise RecordError("malformed_record", "chat turns must be a non-empty list")
-    out = []
-    for i, turn in enumerate(turns):
-        if not isinstance(turn, dict):
-            raise RecordError("malformed_record", f"turn {i} is not an object")
-        role = _ROLES.get(str(turn.get(role_key, "")).lower())
-        text = turn.get(text_key)
-        if role is None:
-            raise RecordError("malformed_record", f"turn {i}: unknown role {turn.get(role_key)!r:.40}")
-        if not isinstance(text, str):
-            raise RecordError("malformed_record", f"turn {i}: {text_key} must be a string")
-        out.append(Message(role=role, content=text))
-    if not any(m.role == "user" for m in out):
-        raise RecordError("malformed_record", "no user turn")
-    return out
 
 
 def _checked_image(image: Image) -> Image:
