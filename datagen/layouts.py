@@ -73,7 +73,7 @@ def parse(record: dict[str, Any], fields: Mapping[str, str] | None = None) -> Pa
         layout, parser = detect(record)
         parsed = parser(record, fields)
         parsed.layout = layout
-    parsed.meta.setdefault("layout", parsed.layout)
+    parsed.meta["layout"] = parsed.label()
     if "passage" not in parsed.meta and "passage" in record and parsed.layout != "columns":
         parsed.meta["passage"] = _text(record["passage"], "passage")
     place_image_tags(parsed.messages, len(parsed.images))
@@ -277,11 +277,16 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def summarize(labels: Iterable[str], reasons: Iterable[str] = ()) -> str:
-    """`messages ×12, alpaca ×3` (+ the read rejects among them): what `datagen run/validate` print."""
-    counts = Counter(labels)
-    text = ", ".join(f"{label} ×{n}" for label, n in counts.most_common()) or "none recognised"
-    rejected = Counter(reasons)
-    if rejected:
-        text += "; rejected: " + ", ".join(f"{r} ×{n}" for r, n in rejected.most_common())
+def describe(source: Any, plan: Any, sample_size: int = 20) -> str:
+    """Which layout(s) and column mapping the first records are read with: printed before a run starts, so a
+    wrong guess shows before any model time is spent. Reads through `source.read` (media checks included)."""
+    from itertools import chain, islice
+
+    items = list(islice(chain.from_iterable(source.read(shard) for shard in plan.shards), sample_size))
+    labels = [item.meta.get("layout", "?") for item in items if hasattr(item, "meta")]
+    reasons = [item.reason for item in items if not hasattr(item, "meta")]
+    counts = ", ".join(f"{label} ×{n}" for label, n in Counter(labels).most_common()) or "none recognised"
+    text = f"layout of the first {len(items)}: {counts}"
+    if reasons:
+        text += "; rejected on reading: " + ", ".join(f"{r} ×{n}" for r, n in Counter(reasons).most_common())
     return text

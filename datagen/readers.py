@@ -265,10 +265,16 @@ class ArrowSource(Source):
 
 def open_input(config: Any) -> Source:
     """The source a manifest's `input:` section describes."""
-    return open_source(config.path, config.format, allow_outside_paths=config.allow_outside_paths)
+    source = open_source(config.path, config.format, allow_outside_paths=config.allow_outside_paths)
+    source.fields = getattr(config, "fields", None)
+    return source
 
 
 def open_source(path: Path, fmt: str = "auto", *, allow_outside_paths: bool = False) -> Source:
+    from datagen.webdataset_source import WebDatasetSource, is_tar_input
+
+    if fmt == "webdataset" or (fmt == "auto" and is_tar_input(path)):
+        return WebDatasetSource(path, allow_outside_paths=allow_outside_paths)
     if not path.exists():
         raise SourceError(f"{path}: input not found")
     if fmt == "auto":
@@ -279,7 +285,9 @@ def open_source(path: Path, fmt: str = "auto", *, allow_outside_paths: bool = Fa
         elif path.suffix == ".json":
             fmt = "llava"
         else:
-            raise SourceError(f"{path}: cannot tell the format from the name; set input.format (swift|llava|parquet)")
+            raise SourceError(
+                f"{path}: cannot tell the format from the name; set input.format: swift|llava|parquet|webdataset"
+            )
     if fmt in ("parquet", "hf"):
         cls: type[Source] = ArrowSource
     elif fmt == "llava" and path.suffix == ".json":

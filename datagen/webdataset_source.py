@@ -1,0 +1,225 @@
+"""WebDataset tar shards (a `.tar`, a folder of them, or a glob / `{000..009}` pattern) as a source.
+
+The layout of large image-text sets: the members `KEY.jpg`, `KEY.json`, `KEY.txt`... of one sample sit next to
+each other in a tar; the sample key is the record id. Each sample becomes one record: its `.json` object (any
+layout `datagen.layouts` knows), plus `KEY.txt` as `caption` and `KEY.NAME.txt` as field `NAME` (e.g.
+`KEY.question.txt`), plus its image members as the record's images (in member-name order).
+
+Tars are streamed with the `webdataset` package's tar iterator and never unpacked to disk, so a member named
+`../x` is only a name. Planning reads the tar headers once (no data) to number the samples: that is what lets
+shards start mid-tar and what caps every member's size before a byte of it is read.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import logging
+import re
+import tarfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datagen.readers import Plan, ShardSpec, Source, SourceError
+from datagen.records import Rejected, Sample
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"})
+MAX_MEMBER_BYTES = 64 << 20  # one image or JSON member; larger ones are rejected unread
+_SKIP = re.compile(r"__[^/]*__($|/)")  # webdataset's own metadata members (`__index__` ...)
+_KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # KEY.SUFFIX, split at the first dot of the file name
+
+
+def is_tar_input(path: Path) -> bool:
+    """A `.tar`, a pattern of them, or a folder holding tars and no parquet/`datasets` files."""
+    text = str(path)
+    if path.suffix == ".tar" or (any(c in text for c in "*?[{") and not path.exists()):
+        return True
+    if not path.is_dir() or (path / "dataset_info.json").exists():
+        return False
+    return next(path.rglob("*.tar"), None) is not None and next(path.rglob("*.parquet"), None) is None
+
+
+@dataclass(slots=True, frozen=True)
+class _Entry:
+    """One sample as the tar headers describe it; `problem` = (reason, detail) when it must be rejected."""
+
+    tar: int
+    key: str
+    members: tuple[tuple[str, int], ...]  # (member name, how many earlier members of the tar had that name)
+    problem: tuple[str, str] | None = None
+
+
+class WebDatasetSource(Source):
+    format = "webdataset"
+    max_member_bytes = MAX_MEMBER_BYTES
+
+    def __init__(self, path: Path, *, allow_outside_paths: bool = False) -> None:
+        super().__init__(path, allow_outside_paths=allow_outside_paths)
+        self.tars = _expand(path)
+        self.root = path if path.is_dir() else self.tars[0].parent  # where a .json's relative image paths point
+        self._entries: list[_Entry] = []
+        self._scanned = 0  # tars whose headers are in `_entries`
+
+    def plan(self, shard_size: int, limit: int | None = None) -> Plan:
+        total = len(self._entries_until(limit))
+        total = min(total, limit) if limit else total
+        return self._shards([(s, 0) for s in range(0, total, shard_size)], total, shard_size, self.format)
+
+    def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
+        entries = self._entries_until(shard.stop)[shard.start : shard.stop]
+        for tar in sorted({e.tar for e in entries}):
+            in_tar = [(shard.start + i, e) for i, e in enumerate(entries) if e.tar == tar]
+            yield from self._read_tar(self.tars[tar], in_tar)
+
+    def _fingerprint(self) -> str:
+        return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.tars)
+
+    def _stem(self) -> str:
+        return self.tars[0].stem if len(self.tars) == 1 else self.tars[0].parent.name
+
+    # -- planning: headers only ---------------------------------------------------------------------------
+
+    def _entries_until(self, count: int | None) -> list[_Entry]:
+        while (count is None or len(self._entries) < count) and self._scanned < len(self.tars):
+            self._entries.extend(self._scan(self._scanned))
+            self._scanned += 1
+        return self._entries
+
+    def _scan(self, tar: int) -> list[_Entry]:
+        """The samples of one tar in order, grouped the way webdataset groups them (consecutive equal keys)."""
+        groups: list[tuple[str, list[tarfile.TarInfo]]] = []
+        try:
+            with tarfile.open(self.tars[tar], mode="r:*") as stream:
+                while (info := stream.next()) is not None:
+                    stream.members = []  # headers only: keep memory flat on tars of millions of members
+                    key = _key(info)
+                    if key is None:
+                        continue
+                    if not groups or groups[-1][0] != key:
+                        groups.append((key, []))
+                    groups[-1][1].append(info)
+        except (tarfile.TarError, OSError) as err:
+            log.warning("%s: unreadable after %d samples: %s", self.tars[tar], len(groups), err)
+            groups.append((f"{self.tars[tar].name}#unreadable", []))
+            broken = (len(groups) - 1, ("tar_unreadable", f"{self.tars[tar].name}: {err}"))
+        else:
+            broken = None
+        return self._entries_of(tar, groups, broken)
+
+    def _entries_of(
+        self, tar: int, groups: list[tuple[str, list[tarfile.TarInfo]]], broken: tuple[int, tuple[str, str]] | None
+    ) -> list[_Entry]:
+        entries, seen, occurrences = [], set(), Counter[str]()
+        for g, (key, infos) in enumerate(groups):
+            names = []
+            for info in infos:  # a name may repeat in a tar: the selector below tells the copies apart
+                names.append((info.name, occurrences[info.name]))
+                occurrences[info.name] += 1
+            suffixes = [_KEY.match(info.name).group(2).lower() for info in infos]  # type: ignore[union-attr]
+            problem = broken[1] if broken and broken[0] == g else None
+            big = [i for i in infos if i.size > self.max_member_bytes]
+            if big:
+                detail = f"{big[0].name}: {big[0].size} bytes > {self.max_member_bytes} (read nothing of it)"
+                problem = ("member_too_large", detail)
+            elif len(set(suffixes)) < len(suffixes):
+                problem = ("malformed_record", f"sample {key!r:.80} has two members with the same suffix")
+            elif key in seen:
+                problem = ("duplicate_id", f"sample key {key!r:.80} appears twice in {self.tars[tar].name}")
+            seen.add(key)
+            entries.append(_Entry(tar, key, tuple(names), problem))
+        return entries
+
+    # -- reading: the webdataset iterator, only the members of this shard's good samples --------------------
+
+    def _read_tar(self, path: Path, entries: list[tuple[int, _Entry]]) -> Iterator[Sample | Rejected]:
+        from webdataset.tariterators import group_by_keys, tar_file_iterator
+
+        wanted = {member for _, e in entries if e.problem is None for member in e.members}
+        errors: list[str] = []
+        counts: Counter[str] = Counter()
+
+        def select(name: str) -> bool:  # called once per regular member, in tar order
+            counts[name] += 1
+            return (name, counts[name] - 1) in wanted
+
+        def stop(err: Exception) -> bool:  # a tar that breaks mid-read: the samples not yet read are rejected
+            errors.append(str(err))
+            return False
+
+        with path.open("rb") as f:
+            files = tar_file_iterator(f, select_files=select, handler=stop)
+            samples = group_by_keys(({**m, "__url__": str(path)} for m in files), handler=stop)
+            for index, entry in entries:
+                if entry.problem is not None:
+                    yield Rejected(id=entry.key, reason=entry.problem[0], step="read", detail=entry.problem[1])
+                    continue
+                try:
+                    sample = next(samples, None)
+                except (tarfile.TarError, OSError, ValueError, EOFError) as err:
+                    errors.append(str(err))
+                    sample = None
+                if sample is None or sample["__key__"] != entry.key:
+                    samples = iter(())  # out of step with the plan: the tar changed or broke; reject the rest
+                    why = errors[-1] if errors else "the tar no longer matches its plan"
+                    yield Rejected(id=entry.key, reason="tar_unreadable", step="read", detail=f"{path.name}: {why}")
+                    continue
+                yield self._sample(sample, index)
+
+    def _sample(self, members: dict[str, Any], index: int) -> Sample | Rejected:
+        """One record from a sample's members: the .json object, text members as fields, images as media."""
+        key = members["__key__"]
+        record: Any = {}
+        texts: dict[str, str] = {}
+        images = []
+        for suffix in sorted(k for k in members if not k.startswith("__")):
+            data, ext = members[suffix], suffix.rsplit(".", 1)[-1]
+            if ext in IMAGE_SUFFIXES:
+                images.append({"bytes": data, "path": f"{Path(key).name}.{suffix}"})
+            elif ext in ("json", "txt"):
+                try:
+                    text = data.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    return Rejected(id=key, reason="invalid_utf8", step="read", detail=f"{key}.{suffix}: {err}")
+                if ext == "json":
+                    try:
+                        record = json.loads(text)
+                    except json.JSONDecodeError as err:
+                        return Rejected(id=key, reason="invalid_json", step="read", detail=f"{key}.json: {err}")
+                else:
+                    texts["caption" if suffix == "txt" else suffix[: -len(".txt")]] = text
+        raw = json.dumps({"json": record, **texts}, ensure_ascii=False, default=str)
+        if isinstance(record, dict):
+            record = {**texts, **record, "id": key}
+            if images:
+                record.pop("image", None)
+                record["images"] = images
+        return self._convert(record, index, raw)
+
+
+def _key(info: tarfile.TarInfo) -> str | None:
+    """A member's sample key, or None for what webdataset skips (directories, links, `__meta__`, no suffix)."""
+    if not info.isreg() or _SKIP.match(info.name):
+        return None
+    match = _KEY.match(info.name)
+    return match.group(1) if match else None
+
+
+def _expand(path: Path) -> list[Path]:
+    """The tars a path names: itself, the tars under a folder, or a glob with `{a,b}` / `{000..009}` braces."""
+    if path.is_dir():
+        tars = sorted(path.rglob("*.tar"))
+    elif path.is_file():
+        tars = [path]
+    else:
+        from braceexpand import braceexpand
+
+        tars = sorted({Path(p) for pattern in braceexpand(str(path)) for p in glob.glob(pattern)})
+        tars = [p for p in tars if p.is_file()]
+    if not tars:
+        raise SourceError(f"{path}: no .tar files found (a WebDataset input is a .tar, a folder or a glob of them)")
+    return tars
