@@ -53,6 +53,9 @@ class _Entry:
     members: tuple[tuple[str, int], ...]  # (member name, how many earlier members of the tar had that name)
     problem: tuple[str, str] | None = None
 
+    def suffixes(self) -> set[str]:
+        return {_KEY.match(name).group(2).lower() for name, _ in self.members}  # type: ignore[union-attr]
+
 
 class WebDatasetSource(Source):
     format = "webdataset"
@@ -93,8 +96,10 @@ class WebDatasetSource(Source):
     def _scan(self, tar: int) -> list[_Entry]:
         """The samples of one tar in order, grouped the way webdataset groups them (consecutive equal keys)."""
         groups: list[tuple[str, list[tarfile.TarInfo]]] = []
+        broken = None
+        path = self.tars[tar]
         try:
-            with tarfile.open(self.tars[tar], mode="r:*") as stream:
+            with tarfile.open(path, mode="r:*") as stream:
                 while (info := stream.next()) is not None:
                     stream.members = []  # headers only: keep memory flat on tars of millions of members
                     key = _key(info)
@@ -103,12 +108,14 @@ class WebDatasetSource(Source):
                     if not groups or groups[-1][0] != key:
                         groups.append((key, []))
                     groups[-1][1].append(info)
+                if path.suffix == ".tar" and path.stat().st_size < stream.offset + 2 * tarfile.BLOCKSIZE:
+                    raise tarfile.ReadError("truncated: no end-of-archive marker after the last member")
         except (tarfile.TarError, OSError) as err:
-            log.warning("%s: unreadable after %d samples: %s", self.tars[tar], len(groups), err)
-            groups.append((f"{self.tars[tar].name}#unreadable", []))
-            broken = (len(groups) - 1, ("tar_unreadable", f"{self.tars[tar].name}: {err}"))
-        else:
-            broken = None
+            # the last sample seen may have lost members: it is rejected, with everything after it
+            log.warning("%s: unreadable after %d samples: %s", path, len(groups), err)
+            if not groups:
+                groups.append((f"{path.name}#unreadable", []))
+            broken = (len(groups) - 1, ("tar_unreadable", f"{path.name}: {err}"))
         return self._entries_of(tar, groups, broken)
 
     def _entries_of(
@@ -152,18 +159,14 @@ class WebDatasetSource(Source):
             return False
 
         with path.open("rb") as f:
-            files = tar_file_iterator(f, select_files=select, handler=stop)
-            samples = group_by_keys(({**m, "__url__": str(path)} for m in files), handler=stop)
+            files = _until_broken(tar_file_iterator(f, select_files=select, handler=stop), path, errors)
+            samples = group_by_keys(files, handler=stop)
             for index, entry in entries:
                 if entry.problem is not None:
                     yield Rejected(id=entry.key, reason=entry.problem[0], step="read", detail=entry.problem[1])
                     continue
-                try:
-                    sample = next(samples, None)
-                except (tarfile.TarError, OSError, ValueError, EOFError) as err:
-                    errors.append(str(err))
-                    sample = None
-                if sample is None or sample["__key__"] != entry.key:
+                sample = next(samples, None)
+                if sample is None or sample["__key__"] != entry.key or _suffixes(sample) != entry.suffixes():
                     samples = iter(())  # out of step with the plan: the tar changed or broke; reject the rest
                     why = errors[-1] if errors else "the tar no longer matches its plan"
                     yield Rejected(id=entry.key, reason="tar_unreadable", step="read", detail=f"{path.name}: {why}")
@@ -193,12 +196,27 @@ class WebDatasetSource(Source):
                 else:
                     texts["caption" if suffix == "txt" else suffix[: -len(".txt")]] = text
         raw = json.dumps({"json": record, **texts}, ensure_ascii=False, default=str)
-        if isinstance(record, dict):
-            record = {**texts, **record, "id": key}
-            if images:
-                record.pop("image", None)
-                record["images"] = images
+        if not isinstance(record, dict):
+            detail = f"{key}.json: expected a JSON object, got {type(record).__name__}"
+            return Rejected(id=key, reason="malformed_record", step="read", detail=detail, raw=raw[:4096])
+        record = {**texts, **record, "id": key}
+        if images:
+            record.pop("image", None)
+            record["images"] = images
         return self._convert(record, index, raw)
+
+
+def _until_broken(files: Iterator[dict[str, Any]], path: Path, errors: list[str]) -> Iterator[dict[str, Any]]:
+    """The members read before a tar breaks, then a clean end: the sample already read in full is still kept."""
+    try:
+        for member in files:
+            yield {**member, "__url__": str(path)}
+    except (tarfile.TarError, OSError, EOFError, ValueError) as err:
+        errors.append(str(err))
+
+
+def _suffixes(sample: dict[str, Any]) -> set[str]:
+    return {k for k in sample if not k.startswith("__")}
 
 
 def _key(info: tarfile.TarInfo) -> str | None:
