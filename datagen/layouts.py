@@ -127,7 +127,7 @@ def _chat(record: dict[str, Any], fields: dict[str, str], key: str, role_key: st
         if role is None:
             raise LayoutError("malformed_record", f"{key}[{i}]: unknown role {turn.get(role_key)!r:.40}")
         messages.append(Message(role=role, content=_text(turn.get(text_key), f"{key}[{i}].{text_key}")))
-    return _finish("", messages, record, fields)
+    return _finish(messages, record, fields)
 
 
 def _sharegpt(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
@@ -139,14 +139,14 @@ def _sharegpt(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
         if not isinstance(turn, dict) or "human" not in turn:
             raise LayoutError("malformed_record", f"conversation[{i}] needs a 'human' text")
         pairs.append((turn["human"], turn.get("assistant")))
-    return _finish("", _pairs(pairs, "conversation"), record, fields)
+    return _finish(_pairs(pairs, "conversation"), record, fields)
 
 
 def _cauldron(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
     turns = record["texts"]
     if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) for t in turns):
         raise LayoutError("malformed_record", "'texts' must be a non-empty list of {user, assistant, source}")
-    parsed = _finish("", _pairs([(t.get("user"), t.get("assistant")) for t in turns], "texts"), record, fields)
+    parsed = _finish(_pairs([(t.get("user"), t.get("assistant")) for t in turns], "texts"), record, fields)
     sources = {t.get("source") for t in turns if isinstance(t.get("source"), str)}
     if sources:
         parsed.meta["source_dataset"] = ", ".join(sorted(sources))
@@ -159,12 +159,12 @@ def _alpaca(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
     extra = record.get("input")
     if extra not in (None, ""):
         query = f"{query}\n{_text(extra, 'input')}"
-    return _finish("", _pairs([*_history(record), (query, record["output"])], "output"), record, fields)
+    return _finish(_pairs([*_history(record), (query, record["output"])], "output"), record, fields)
 
 
 def _query_response(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
     pairs = [*_history(record), (record["query"], record["response"])]
-    return _finish("", _pairs(pairs, "query/response"), record, fields)
+    return _finish(_pairs(pairs, "query/response"), record, fields)
 
 
 def _history(record: dict[str, Any]) -> list[tuple[Any, Any]]:
@@ -186,7 +186,7 @@ def _pairs(pairs: Iterable[tuple[Any, Any]], where: str) -> list[Message]:
     return messages
 
 
-def _finish(layout: str, messages: list[Message], record: dict[str, Any], fields: dict[str, str]) -> Parsed:
+def _finish(messages: list[Message], record: dict[str, Any], fields: dict[str, str]) -> Parsed:
     """Common tail of the chat layouts: the top-level `system` prompt first, images from their column."""
     system_key = fields.get("system", "system")
     system = record.get(system_key)
@@ -196,7 +196,7 @@ def _finish(layout: str, messages: list[Message], record: dict[str, Any], fields
         raise LayoutError("malformed_record", "no user turn")
     images_key = fields.get("images") or next((k for k in ALIASES["images"] if k in record), "images")
     mapping = {"images": images_key} if "images" in fields else {}
-    return Parsed(layout, messages, _list(record.get(images_key)), mapping=mapping)
+    return Parsed("", messages, _list(record.get(images_key)), mapping=mapping)  # `parse` names the layout
 
 
 # -- question / answer / passage columns -------------------------------------------------------------------
