@@ -35,9 +35,9 @@ _KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # KEY.SUFFIX, split at the fi
 
 
 def is_tar_input(path: Path) -> bool:
-    """A `.tar`, a pattern of them, or a folder holding tars and no parquet/`datasets` files."""
+    """A `.tar`, a pattern of them (`*.tar`, `{000..009}.tar`), or a folder of tars with no parquet/`datasets` files."""
     text = str(path)
-    if path.suffix == ".tar" or (any(c in text for c in "*?[{") and not path.exists()):
+    if path.suffix == ".tar" or (text.endswith(".tar") and any(c in text for c in "*?[{") and not path.exists()):
         return True
     if not path.is_dir() or (path / "dataset_info.json").exists():
         return False
@@ -171,7 +171,8 @@ class WebDatasetSource(Source):
                     why = errors[-1] if errors else "the tar no longer matches its plan"
                     yield Rejected(id=entry.key, reason="tar_unreadable", step="read", detail=f"{path.name}: {why}")
                     continue
-                yield self._sample(sample, index)
+                item = self._sample(sample, index)
+                yield item.evolve(meta={"source_file": path.name}) if isinstance(item, Sample) else item
 
     def _sample(self, members: dict[str, Any], index: int) -> Sample | Rejected:
         """One record from a sample's members: the .json object, text members as fields, images as media."""

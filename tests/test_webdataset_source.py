@@ -74,8 +74,14 @@ def test_caption_and_question_text_members(tmp_path: Path) -> None:
 def test_shards_start_mid_tar(tmp_path: Path, shard_size: int, limit: int | None) -> None:
     write_tar(tmp_path / "a.tar", [m for i in range(3) for m in good(f"a{i}", i)])
     write_tar(tmp_path / "b.tar", [m for i in range(3) for m in good(f"b{i}", i)])
-    ids = [s.id for s in read_all(open_source(tmp_path), shard_size, limit)]
-    assert ids == ["a0", "a1", "a2", "b0", "b1", "b2"][:limit]
+    items = read_all(open_source(tmp_path), shard_size, limit)
+    assert [s.id for s in items] == ["a0", "a1", "a2", "b0", "b1", "b2"][:limit]
+    assert [s.meta["source_file"] for s in items] == ["a.tar"] * 3 + ["b.tar"] * (3 if limit is None else 1)
+
+
+def test_glob_of_other_files_is_not_a_webdataset(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="input not found"):
+        open_source(tmp_path / "*.jsonl")
 
 
 def test_fingerprint_follows_the_tars(tmp_path: Path) -> None:
