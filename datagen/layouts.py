@@ -8,8 +8,8 @@ match wins, so a chat layout is never misread as question/answer columns):
 3. `conversations` → **llava** (`from`/`value`; `image` or `images`).
 4. `conversation` → **sharegpt** (ms-swift: `system` + `[{"human", "assistant"}]`).
 5. `texts` → **cauldron** (The Cauldron: `[{"user", "assistant", "source"}]`, images as `{bytes, path}`).
-6. `instruction` + `output` → **alpaca** (user turn = instruction + newline + `input`; `history`, `system`).
-7. `query` + `response` → **query_response** (ms-swift: `history` = `[[query, response], ...]`).
+6. `instruction` + `output` or `input` → **alpaca** (user turn = instruction + newline + `input`; `history`).
+7. `query` + `response` or `history` → **query_response** (ms-swift: `history` = `[[query, response], ...]`).
 8. otherwise **columns**, auto-detected: a question, answer and passage column from the common names below.
 
 Images with no `<image>` tag get one tag per image at the start of the first user turn: LLaVA's data puts
@@ -90,9 +90,9 @@ def detect(record: dict[str, Any]) -> tuple[str, Callable[[dict[str, Any], dict[
         return "sharegpt", _sharegpt
     if "texts" in record:
         return "cauldron", _cauldron
-    if "instruction" in record and "output" in record:
+    if "instruction" in record and ("output" in record or "input" in record):
         return "alpaca", _alpaca
-    if "query" in record and "response" in record:
+    if "query" in record and ("response" in record or "history" in record):
         return "query_response", _query_response
     return "columns", lambda r, f: _columns(r, f, explicit=False)
 
@@ -123,6 +123,8 @@ def _chat(record: dict[str, Any], fields: dict[str, str], key: str, role_key: st
     for i, turn in enumerate(turns):
         if not isinstance(turn, dict):
             raise LayoutError("malformed_record", f"{key}[{i}] is not an object")
+        if role_key not in turn and "role" in turn:  # `conversations` written with role/content (seen in the wild)
+            role_key, text_key = "role", "content"
         role = _ROLES.get(str(turn.get(role_key, "")).lower())
         if role is None:
             raise LayoutError("malformed_record", f"{key}[{i}]: unknown role {turn.get(role_key)!r:.40}")
@@ -159,11 +161,11 @@ def _alpaca(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
     extra = record.get("input")
     if extra not in (None, ""):
         query = f"{query}\n{_text(extra, 'input')}"
-    return _finish(_pairs([*_history(record), (query, record["output"])], "output"), record, fields)
+    return _finish(_pairs([*_history(record), (query, record.get("output"))], "output"), record, fields)
 
 
 def _query_response(record: dict[str, Any], fields: dict[str, str]) -> Parsed:
-    pairs = [*_history(record), (record["query"], record["response"])]
+    pairs = [*_history(record), (record["query"], record.get("response"))]
     return _finish(_pairs(pairs, "query/response"), record, fields)
 
 

@@ -69,6 +69,8 @@ DETECTION: list[tuple[str, dict[str, Any], str]] = [
     ("alpaca", {"instruction": "q", "input": "", "output": "a"}, "alpaca"),
     ("alpaca_over_query", {"instruction": "q", "output": "a", "query": "z"}, "alpaca"),
     ("query_response", {"query": "q", "response": "a", "history": []}, "query_response"),
+    ("alpaca_no_output", {"instruction": "q", "input": "x"}, "alpaca"),
+    ("query_history", {"query": "q", "history": [["a", "b"]]}, "query_response"),
     ("instruction_alone", {"instruction": "q"}, "columns (question=instruction)"),
     ("query_alone", {"query": "q"}, "columns (question=query)"),
     ("prompt_response", {"prompt": "q", "response": "a"}, "columns (question=prompt, answer=response)"),
@@ -114,6 +116,16 @@ def test_cauldron_multi_turn_and_source() -> None:
     parsed = parse(record)
     assert _chat_turns(parsed) == [("user", "<image>q1"), ("assistant", "a1"), ("user", "q2"), ("assistant", "a2")]
     assert parsed.meta["source_dataset"] == "vqav2"
+
+
+def test_conversations_with_role_content_turns() -> None:
+    parsed = parse({"conversations": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]})
+    assert _chat_turns(parsed) == [("user", "q"), ("assistant", "a")]
+
+
+def test_query_without_response_keeps_its_history() -> None:
+    parsed = parse({"query": "q2", "history": [["q1", "a1"]]})
+    assert _chat_turns(parsed) == [("user", "q1"), ("assistant", "a1"), ("user", "q2")]
 
 
 def test_sharegpt_last_turn_may_lack_an_answer() -> None:
