@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"})
 MAX_MEMBER_BYTES = 64 << 20  # one image or JSON member; larger ones are rejected unread
+_COMPRESSED = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ", b"\x28\xb5\x2f\xfd")  # gzip, bzip2, xz, zstd magic
 _SKIP = re.compile(r"__[^/]*__($|/)")  # webdataset's own metadata members (`__index__` ...)
 _KEY = re.compile(r"^((?:.*/|)[^.]+)[.]([^/]*)$")  # KEY.SUFFIX, split at the first dot of the file name
 
@@ -52,6 +53,7 @@ class _Entry:
     key: str
     members: tuple[tuple[str, int], ...]  # (member name, how many earlier members of the tar had that name)
     problem: tuple[str, str] | None = None
+    offset: int = 0  # where the header of its first member starts: a shard of a plain tar seeks straight there
 
     def suffixes(self) -> set[str]:
         return {_KEY.match(name).group(2).lower() for name, _ in self.members}  # type: ignore[union-attr]
@@ -67,6 +69,7 @@ class WebDatasetSource(Source):
         self.root = path if path.is_dir() else self.tars[0].parent  # where a .json's relative image paths point
         self._entries: list[_Entry] = []
         self._scanned = 0  # tars whose headers are in `_entries`
+        self._plain: set[int] = set()  # uncompressed tars: a shard starts reading at its first sample's header
 
     def plan(self, shard_size: int, limit: int | None = None) -> Plan:
         total = len(self._entries_until(limit))
@@ -77,7 +80,7 @@ class WebDatasetSource(Source):
         entries = self._entries_until(shard.stop)[shard.start : shard.stop]
         for tar in sorted({e.tar for e in entries}):
             in_tar = [(shard.start + i, e) for i, e in enumerate(entries) if e.tar == tar]
-            yield from self._read_tar(self.tars[tar], in_tar)
+            yield from self._read_tar(self.tars[tar], in_tar, seekable=tar in self._plain)
 
     def _fingerprint(self) -> str:
         return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.tars)
@@ -99,6 +102,9 @@ class WebDatasetSource(Source):
         broken = None
         path = self.tars[tar]
         try:
+            with path.open("rb") as f:
+                if not f.read(6).startswith(_COMPRESSED):
+                    self._plain.add(tar)
             with tarfile.open(path, mode="r:*") as stream:
                 while (info := stream.next()) is not None:
                     stream.members = []  # headers only: keep memory flat on tars of millions of members
@@ -138,15 +144,23 @@ class WebDatasetSource(Source):
             elif key in seen:
                 problem = ("duplicate_id", f"sample key {key!r:.80} appears twice in {self.tars[tar].name}")
             seen.add(key)
-            entries.append(_Entry(tar, key, tuple(names), problem))
+            entries.append(_Entry(tar, key, tuple(names), problem, infos[0].offset if infos else 0))
         return entries
 
     # -- reading: the webdataset iterator, only the members of this shard's good samples --------------------
 
-    def _read_tar(self, path: Path, entries: list[tuple[int, _Entry]]) -> Iterator[Sample | Rejected]:
+    def _read_tar(
+        self, path: Path, entries: list[tuple[int, _Entry]], *, seekable: bool
+    ) -> Iterator[Sample | Rejected]:
         from webdataset.tariterators import group_by_keys, tar_file_iterator
 
-        wanted = {member for _, e in entries if e.problem is None for member in e.members}
+        start = next((e.offset for _, e in entries if e.members), 0) if seekable else 0
+        before: dict[str, int] = {}  # copies of each name before `start`: the shard's members are contiguous
+        if start:
+            for _, e in entries:
+                for name, copy in e.members:
+                    before.setdefault(name, copy)
+        wanted = {(n, c - before.get(n, 0)) for _, e in entries if e.problem is None for n, c in e.members}
         errors: list[str] = []
         counts: Counter[str] = Counter()
 
@@ -159,6 +173,7 @@ class WebDatasetSource(Source):
             return False
 
         with path.open("rb") as f:
+            f.seek(start)
             files = _until_broken(tar_file_iterator(f, select_files=select, handler=stop), path, errors)
             samples = group_by_keys(files, handler=stop)
             for index, entry in entries:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tarfile
 from pathlib import Path
@@ -136,11 +137,37 @@ def test_oversized_member_is_rejected_unread(tmp_path: Path, monkeypatch: pytest
     assert read_sizes and max(read_sizes) < 4000  # the big member's bytes were never extracted
 
 
-def test_repeated_key_later_in_the_tar(tmp_path: Path) -> None:
+@pytest.mark.parametrize("shard_size", [1, 2, 3, 10])
+def test_repeated_key_later_in_the_tar(tmp_path: Path, shard_size: int) -> None:
     path = write_tar(tmp_path / "x.tar", good("a") + good("b", 1) + good("a", 2) + good("c", 3))
-    items = read_all(open_source(path))
+    items = read_all(open_source(path), shard_size)
     assert [(s.id, getattr(s, "reason", "")) for s in items] == [("a", ""), ("b", ""), ("a", "duplicate_id"), ("c", "")]
     assert items[0].images[0].data == _png(0) and items[3].images[0].data == _png(3)  # type: ignore[union-attr]
+
+
+class CountingFile(io.BytesIO):
+    """An in-memory copy of a file that counts the bytes read from it."""
+
+    read_total = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        CountingFile.read_total += len(data)
+        return data
+
+
+def test_a_shard_reads_from_its_first_sample_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    padded = [
+        (f"s{i}.json", json.dumps({"question": f"Q{i}?", "answer": "A.", "pad": "x" * 20_000}).encode())
+        for i in range(10)
+    ]
+    path = write_tar(tmp_path / "x.tar", padded)
+    source = open_source(path)
+    last = source.plan(1).shards[-1]
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: CountingFile(real_open(self, "rb").read()))
+    assert [s.id for s in source.read(last)] == ["s9"]
+    assert CountingFile.read_total < 3 * 20_000  # not the nine samples before it
 
 
 def test_dotdot_and_absolute_member_names_are_only_names(tmp_path: Path) -> None:
