@@ -114,7 +114,7 @@ class WebDatasetSource(Source):
                     if not groups or groups[-1][0] != key:
                         groups.append((key, []))
                     groups[-1][1].append(info)
-                if path.suffix == ".tar" and path.stat().st_size < stream.offset + 2 * tarfile.BLOCKSIZE:
+                if tar in self._plain and path.stat().st_size < stream.offset + 2 * tarfile.BLOCKSIZE:
                     raise tarfile.ReadError("truncated: no end-of-archive marker after the last member")
         except (tarfile.TarError, OSError) as err:
             # the last sample seen may have lost members: it is rejected, with everything after it

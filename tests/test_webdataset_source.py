@@ -85,6 +85,17 @@ def test_glob_of_other_files_is_not_a_webdataset(tmp_path: Path) -> None:
         open_source(tmp_path / "*.jsonl")
 
 
+@pytest.mark.parametrize("name", ["x.tar.gz", "gzipped.tar"])
+@pytest.mark.parametrize("shard_size", [1, 2, 10])
+def test_compressed_tar(tmp_path: Path, name: str, shard_size: int) -> None:
+    with tarfile.open(tmp_path / name, "w:gz") as tar:
+        for i in range(3):
+            for member, data in good(f"z{i}", i):
+                add_member(tar, member, data)
+    items = read_all(open_source(tmp_path / name, "webdataset"), shard_size)
+    assert [(s.id, type(s)) for s in items] == [(f"z{i}", Sample) for i in range(3)]
+
+
 def test_fingerprint_follows_the_tars(tmp_path: Path) -> None:
     path = write_tar(tmp_path / "a.tar", good("a"))
     before = open_source(path).plan(4).fingerprint
