@@ -31,6 +31,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from datagen.run import run
 
     manifest = load_manifest(args.manifest, _overrides(args))
+    _print_input(manifest)
     kind = args.executor or ("dask" if (args.workers or 1) > 1 or args.scheduler else "local")
     if kind == "dask":
         import os
@@ -57,12 +58,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_input(manifest: Any) -> Any:
+    """The input's format, size, detected layout(s) and column mapping, before any work starts."""
+    from datagen.layouts import describe
+    from datagen.readers import open_input
+
+    source = open_input(manifest.input)
+    plan = source.plan(manifest.output.shard_size, manifest.input.limit)
+    fields = f"input.fields {manifest.input.fields}" if manifest.input.fields else "auto-detected fields"
+    print(f"input: {manifest.input.path} ({plan.format}, {plan.total} records; {fields}) {describe(source, plan)}")
+    return plan
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from datagen.manifest import load_manifest
-    from datagen.run import plan_run
 
     manifest = load_manifest(args.manifest, _overrides(args))
-    plan = plan_run(manifest)
+    plan = _print_input(manifest)
     steps = " → ".join(s.step for s in manifest.steps)
     print(f"{args.manifest}: ok — {plan.total} records in {len(plan.shards)} shard(s) ({plan.format}); steps: {steps}")
     return 0

@@ -34,7 +34,10 @@ class _Strict(BaseModel):
 
 class InputConfig(_Strict):
     path: Path
-    format: Literal["auto", "swift", "llava", "parquet", "hf"] = "auto"
+    format: Literal["auto", "swift", "llava", "parquet", "hf", "webdataset"] = "auto"
+    fields: dict[Literal["question", "answer", "passage", "images", "system"], str] | None = Field(
+        None, description="column names: {question: prompt, answer: response, passage: text, images: image_path}"
+    )
     allow_outside_paths: bool = Field(
         False, description="let image/audio paths be absolute or escape the data file's folder with '..'"
     )

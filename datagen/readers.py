@@ -18,14 +18,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from datagen import layouts
 from datagen.fingerprint import content_fingerprint, derived_digest, hasher
 from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES, MediaPolicy, RecordError, load_image
-from datagen.records import Image, Message, Rejected, Sample
+from datagen.records import Image, Rejected, Sample
 from datagen.sanitize import checked_id, clean_text, record_id, valid_text
 
 __all__ = ["Plan", "RecordError", "ShardSpec", "Source", "SourceError", "open_input", "open_source"]
 log = logging.getLogger(__name__)
-_ROLES = {"user": "user", "human": "user", "assistant": "assistant", "gpt": "assistant", "system": "system"}
 _RAW_LIMIT = 4096
 # what a hostile record can make parsing or conversion raise, besides RecordError: a reject, never a crash
 _CHANGED = "changed since the run was planned; rerun with --overwrite to start over on the new input"
@@ -58,6 +58,7 @@ class Source:
     """Base: `plan()` splits the input, `read(shard)` yields its records."""
 
     format = ""
+    fields: dict[str, str] | None = None  # input.fields: column mapping for question/answer/passage/images/system
 
     def __init__(self, path: Path, media: MediaPolicy | None = None) -> None:
         self.path = path
@@ -100,28 +101,15 @@ class Source:
         if not isinstance(record, dict):
             raise RecordError("malformed_record", f"expected a JSON object, got {type(record).__name__}")
         sample_id = checked_id(record, f"{self._stem()}-{index:07d}")
-        if "messages" in record:
-            messages = _messages(record["messages"], role_key="role", text_key="content")
-            images = _list(record.get("images", []))
-        elif "conversations" in record:
-            messages = _messages(record["conversations"], role_key="from", text_key="value")
-            images = _list(record.get("image", record.get("images", [])))
-        elif any(key in record for key in _TEXT_FIELDS):
-            messages, images = _text_record(record)
-        else:
-            raise RecordError(
-                "missing_field", "needs 'messages' (ms-swift), 'conversations' (LLaVA), 'question' or 'passage'"
-            )
-        tags = sum(m.content.count("<image>") for m in messages)
-        if tags and tags != len(images):
-            raise RecordError("image_tag_mismatch", f"{tags} <image> tag(s) but {len(images)} image(s)")
-        meta: dict[str, Any] = {"source_file": self.path.name, "source_index": index}
-        if "passage" in record:
-            meta["passage"] = _passage(record["passage"])
+        try:
+            parsed = layouts.parse(record, self.fields)
+        except layouts.LayoutError as err:
+            raise RecordError(err.reason, err.detail) from None
+        meta: dict[str, Any] = {"source_file": self.path.name, "source_index": index, **parsed.meta}
         return Sample(
             id=sample_id,
-            messages=tuple(messages),
-            images=tuple(self._image(ref) for ref in images),
+            messages=tuple(parsed.messages),
+            images=tuple(self._image(ref) for ref in parsed.images),
             meta=meta,
         )
 
@@ -147,62 +135,6 @@ class Source:
         return Rejected(
             id=rid, reason=reason, step="read", detail=clean_text(detail[:2000]), raw=clean_text(raw[:_RAW_LIMIT])
         )
-
-
-_TEXT_FIELDS = ("question", "passage")
-
-
-def _text_record(record: dict[str, Any]) -> tuple[list[Message], list[Any]]:
-    """Plain QA / passage records: `question` (+ `answer`, `images`) becomes a chat; `passage` goes to meta.
-
-    A question's images are attached with `<image>` tags in front when the question has none, so every reader
-    yields the same chat shape.
-    """
-    images = _list(record.get("images", record.get("image", [])))
-    if "question" not in record:
-        return [], images
-    question, answer = record["question"], record.get("answer")
-    if not isinstance(question, str):
-        raise RecordError("malformed_record", f"question must be a string, got {type(question).__name__}")
-    if answer is not None and not isinstance(answer, str | int | float):
-        raise RecordError("malformed_record", f"answer must be text or a number, got {type(answer).__name__}")
-    if images and "<image>" not in question:
-        question = "<image>" * len(images) + question
-    messages = [Message(role="user", content=question)]
-    if answer is not None:
-        messages.append(Message(role="assistant", content=str(answer)))
-    return messages, images
-
-
-def _passage(value: Any) -> str:
-    if not isinstance(value, str):
-        raise RecordError("malformed_record", f"passage must be a string, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    return value if isinstance(value, list) else [value]
-
-
-def _messages(turns: Any, *, role_key: str, text_key: str) -> list[Message]:
-    if not isinstance(turns, list) or not turns:
-        raise RecordError("malformed_record", "chat turns must be a non-empty list")
-    out = []
-    for i, turn in enumerate(turns):
-        if not isinstance(turn, dict):
-            raise RecordError("malformed_record", f"turn {i} is not an object")
-        role = _ROLES.get(str(turn.get(role_key, "")).lower())
-        text = turn.get(text_key)
-        if role is None:
-            raise RecordError("malformed_record", f"turn {i}: unknown role {turn.get(role_key)!r:.40}")
-        if not isinstance(text, str):
-            raise RecordError("malformed_record", f"turn {i}: {text_key} must be a string")
-        out.append(Message(role=role, content=text))
-    if not any(m.role == "user" for m in out):
-        raise RecordError("malformed_record", "no user turn")
-    return out
 
 
 class JsonlSource(Source):
@@ -354,7 +286,7 @@ def _raw_text(record: Any) -> str:
 
 def open_input(config: Any) -> Source:
     """The source a manifest's `input:` section describes."""
-    return open_source(
+    source = open_source(
         config.path,
         config.format,
         allow_outside_paths=config.allow_outside_paths,
@@ -362,6 +294,8 @@ def open_input(config: Any) -> Source:
         max_media_bytes=config.max_media_bytes,
         max_image_pixels=config.max_image_pixels,
     )
+    source.fields = config.fields
+    return source
 
 
 def open_source(
@@ -374,10 +308,15 @@ def open_source(
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS,
 ) -> Source:
     """`media_root`: where relative media paths resolve (default: the data file's folder)."""
-    if not path.exists():
-        raise SourceError(f"{path}: input not found")
+    from datagen.webdataset_source import WebDatasetSource, is_tar_input
+
     if media_root is not None and not media_root.is_dir():
         raise SourceError(f"{media_root}: media root not found (--media-root / input.media_root)")
+    if fmt == "webdataset" or (fmt == "auto" and is_tar_input(path)):
+        root = media_root or (path if path.is_dir() else path.parent)
+        return WebDatasetSource(path, MediaPolicy(root, allow_outside_paths, max_media_bytes, max_image_pixels))
+    if not path.exists():
+        raise SourceError(f"{path}: input not found")
     if fmt == "auto":
         if path.is_dir() or path.suffix == ".parquet":
             fmt = "parquet"
@@ -386,7 +325,9 @@ def open_source(
         elif path.suffix == ".json":
             fmt = "llava"
         else:
-            raise SourceError(f"{path}: cannot tell the format from the name; set input.format (swift|llava|parquet)")
+            raise SourceError(
+                f"{path}: cannot tell the format from the name; set input.format: swift|llava|parquet|webdataset"
+            )
     if fmt in ("parquet", "hf"):
         cls: type[Source] = ArrowSource
     elif fmt == "llava" and path.suffix == ".json":

@@ -64,7 +64,7 @@ def test_swift_jsonl_good_records(tmp_path: Path) -> None:
         assert len(sample.images) == 1
         assert sample.images[0].data == (tmp_path / "images" / f"{i}.png").read_bytes()
         assert sample.images[0].filename == f"{i}.png"
-        assert sample.meta == {"source_file": "train.jsonl", "source_index": i}
+        assert sample.meta == {"source_file": "train.jsonl", "source_index": i, "layout": "messages"}
 
 
 def test_records_without_id_get_stable_unique_ids(tmp_path: Path) -> None:
@@ -177,7 +177,7 @@ def test_parquet_with_image_structs(tmp_path: Path, column: str) -> None:
         struct = rows[i][column][0] if column == "images" else rows[i][column]
         assert [img.data for img in sample.images] == [struct["bytes"]]
         assert sample.images[0].filename == f"img{i}.png"
-        assert sample.meta == {"source_file": "data.parquet", "source_index": i}
+        assert sample.meta == {"source_file": "data.parquet", "source_index": i, "layout": "messages"}
 
 
 def test_parquet_folder_and_path_only_struct(tmp_path: Path) -> None:
@@ -309,8 +309,8 @@ BAD_RECORDS: list[tuple[str, Callable[[Path], bytes], str, bool]] = [
     ("image_dotdot_inside", lambda f: _rec(images=["images/../../outside.png"]), "media_path_outside", True),
     ("image_http", lambda f: _rec(images=["http://example.com/a.png"]), "remote_media", True),
     ("image_https", lambda f: _rec(images=["https://example.com/a.png"]), "remote_media", True),
-    ("two_tags_one_image", lambda f: _rec(messages=chat("<image><image>Compare.")), "image_tag_mismatch", True),
-    ("one_tag_two_images", lambda f: _rec(images=["images/0.png", "images/1.png"]), "image_tag_mismatch", True),
+    ("two_tags_one_image", lambda f: _rec(messages=chat("<image><image>Compare.")), "image_count_mismatch", True),
+    ("one_tag_two_images", lambda f: _rec(images=["images/0.png", "images/1.png"]), "image_count_mismatch", True),
 ]
 
 

@@ -22,7 +22,7 @@ RECORDS = [
     {"id": "no-answer", "question": "Is anybody there?"},
     {"id": "blank", "question": "   ", "answer": "Nothing."},
     {"id": "passage-only", "passage": "A passage with no question in it."},
-    {"id": "nothing", "text": "neither a question nor a passage"},
+    {"id": "nothing", "title": "neither a question nor a passage"},
     "{broken json",
 ]
 EXPECTED_REJECTS = {
