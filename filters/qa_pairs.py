@@ -74,6 +74,8 @@ def _json_candidates(text: str) -> list[Any]:
             value, _ = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
             continue
+        except RecursionError:
+            break  # nested past Python's limit: every later start inside it would be too (and cost as much again)
         out.append(value)
         if isinstance(value, list):
             break  # the first complete array is the answer; objects inside it would repeat its pairs
