@@ -123,3 +123,39 @@ def test_filter_of_a_dataset_with_a_billion_laughs_manifest(run_copy: Path, tmp_
     with within(30.0, "datagen filter"):
         assert main(["filter", str(run_copy), "--manifest", str(curate), "--out", str(out)]) == 0
     assert (out / "manifest.yaml").stat().st_size < 20_000
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
+
+
+@pytest.mark.parametrize(
+    ("blob", "shown"),
+    [(EPS, "unreadable image"), ("not bytes", "—"), (b"\x89PNG\r\n\x1a\n garbage", "unreadable image")],
+    ids=["eps", "str", "broken-png"],
+)
+def test_report_images_never_reach_ghostscript(monkeypatch: pytest.MonkeyPatch, blob: object, shown: str) -> None:
+    """A dataset's image cell is rendered only from the allow-listed formats: PostScript is never interpreted."""
+    import PIL.EpsImagePlugin
+
+    from datagen.audit.html import image_tag
+
+    launched: list[object] = []
+    monkeypatch.setattr(PIL.EpsImagePlugin, "Ghostscript", lambda *a, **k: launched.append(a) or 1 / 0)
+    assert shown in image_tag(blob)  # type: ignore[arg-type]
+    assert launched == []
+
+
+def test_audio_cell_that_is_not_bytes_is_shown_as_missing(tmp_path: Path) -> None:
+    folder = tmp_path / "plain"
+    folder.mkdir()
+    table = pa.table(
+        {
+            "text": ["a red cat", "a blue dog"],
+            "transcript": ["a bed cat", "a blue dog"],
+            "audio": pa.array([{"bytes": "RIFF0000WAVE"}, {"bytes": None}], pa.struct([("bytes", pa.string())])),
+            "image": pa.array([{"bytes": "x"}, {"bytes": None}], pa.struct([("bytes", pa.string())])),
+        }
+    )
+    pq.write_table(table, folder / "train.parquet")
+    html, report = _audit_both(folder, tmp_path)
+    assert report["dataset"]["kept"] == 2 and "no audio stored" in html

@@ -295,9 +295,8 @@ def _plain_durations(folder: DatasetFolder) -> dict[tuple[str, int], float]:
 def _first_bytes(value: Any, index: int = 0) -> bytes | None:
     if isinstance(value, list):
         value = value[index] if 0 <= index < len(value) else None
-    if isinstance(value, dict):
-        return value.get("bytes")
-    return None
+    blob = value.get("bytes") if isinstance(value, dict) else None
+    return blob if isinstance(blob, bytes) else None  # a string "bytes" field is no media
 
 
 def _duration(blob: bytes) -> float | None:
