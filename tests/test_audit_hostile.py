@@ -159,3 +159,12 @@ def test_audio_cell_that_is_not_bytes_is_shown_as_missing(tmp_path: Path) -> Non
     pq.write_table(table, folder / "train.parquet")
     html, report = _audit_both(folder, tmp_path)
     assert report["dataset"]["kept"] == 2 and "no audio stored" in html
+
+
+def test_truncated_and_foreign_parquet_files_are_skipped_with_a_note(run_copy: Path, tmp_path: Path) -> None:
+    shards = sorted((run_copy / "data").glob("*.parquet"))
+    shards[0].write_bytes(shards[0].read_bytes()[:100])  # truncated
+    (run_copy / "data" / "zz-foreign.parquet").write_bytes(b"PAR1 this is not parquet")
+    html, report = _audit_both(run_copy, tmp_path)
+    assert any("2 unreadable parquet file(s)" in m for m in report["dataset"]["missing"])
+    assert report["dataset"]["data_files"] == len(shards) - 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,8 @@ from datagen.audit.untrusted import (
     read_manifest,
     text_cell,
 )
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 512
 TEXT_COLUMNS = ("text", "sentence", "transcription", "normalized_text", "query", "question", "prompt")
@@ -76,11 +79,18 @@ def open_dataset(path: str | Path) -> DatasetFolder:
         )
     if not files:
         raise FileNotFoundError(f"{root} holds no parquet files")
+    unreadable = [p for p in files if not _readable(p)]
+    files = [p for p in files if p not in unreadable]
+    if not files:
+        raise FileNotFoundError(f"{root} holds no readable parquet files ({len(unreadable)} unreadable)")
     schema = pq.read_schema(files[0])
     ours = "speech" in schema.names or (base / "run.json").exists()  # CoT/DPO runs have no speech column
     kind = "datagen" if "messages" in schema.names and ours else "parquet"
     folder = DatasetFolder(root=base, kind=kind, data_files=files)
-    folder.reject_files = sorted((base / "rejects").glob("rejects-*.parquet"))
+    folder.reject_files = [p for p in sorted((base / "rejects").glob("rejects-*.parquet")) if _readable(p)]
+    if unreadable:
+        names = ", ".join(p.name for p in unreadable[:5])
+        folder.missing.append(f"{len(unreadable)} unreadable parquet file(s) skipped ({names})")
     folder.stats = clean_stats(read_json(base / "stats.json"))
     folder.run = clean_run(read_json(base / "run.json"))
     folder.manifest_text, folder.manifest, note = read_manifest(base / "manifest.yaml")
@@ -129,11 +139,24 @@ def _plain_columns(schema: pa.Schema) -> dict[str, str | None]:
     }
 
 
+def _readable(path: Path) -> bool:
+    """Its footer parses (a truncated or foreign file is skipped with a note, not a traceback)."""
+    try:
+        pq.ParquetFile(path).close()
+    except (pa.ArrowException, OSError):
+        return False
+    return True
+
+
 def _batches(path: Path, columns: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Rows batch by batch; a page that fails to decode ends this file's rows (the rows before it still count)."""
     pf = pq.ParquetFile(path)
     present = [c for c in columns if c in pf.schema_arrow.names]
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
-        yield batch.to_pylist()
+    try:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
+            yield batch.to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        log.warning("audit: %s: stopped reading at a broken page: %s", path, err)
 
 
 def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
