@@ -36,7 +36,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if kind == "dask":
         import os
 
-        from datagen.executors.dask import DaskExecutor
+        from datagen.executors.dask import LOOPBACK_DASHBOARD, DaskExecutor
 
         executor: Any = DaskExecutor(
             workers=args.workers or os.cpu_count() or 1,
@@ -45,6 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             max_in_flight=args.max_in_flight,
             gpus_per_shard=args.gpus_per_shard,
             progress=not args.no_progress,
+            dashboard_address=args.dashboard_address or LOOPBACK_DASHBOARD,
         )
     elif args.scheduler or (args.workers or 1) > 1:
         print("datagen: error: --workers N > 1 and --scheduler run on Dask: drop --executor local", file=sys.stderr)
@@ -188,6 +189,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--gpus-per-shard",
         type=float,
         help="Dask: GPU resource each shard task asks for (default: 1 if a backend's device is cuda, else 0)",
+    )
+    r.add_argument(
+        "--dashboard-address",
+        help="Dask: where the local cluster's dashboard listens (default 127.0.0.1:0, this machine only, "
+        "a free port; e.g. 0.0.0.0:8787 opens it to the network)",
     )
     r.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from datagen import registry
 from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES
+from datagen.safe_yaml import read_yaml
 from datagen.steps import StepConfig
 
 CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
@@ -145,9 +146,10 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
 
 
 def read_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
-    """Safe-load a YAML file that must hold a mapping; `expected` says what it should look like."""
+    """Safe-load a YAML file that must hold a mapping; `expected` says what it should look like (size-capped: see
+    datagen.safe_yaml, since a dataset's own manifest.yaml is untrusted input to `datagen filter`)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
     except OSError as err:
         raise ManifestError(f"{path}: cannot read: {err.strerror}") from err
     except yaml.YAMLError as err:

@@ -45,6 +45,7 @@ from datagen.pipeline import numeric_values
 from datagen.readers import SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
 from datagen.run import RunMismatchError
+from datagen.safe_yaml import read_yaml
 from datagen.shards import data_features, reject_row, rejects_features, shard_name, write_json, write_table
 from datagen.stats import merge
 from datagen.steps import Filter, Step
@@ -356,8 +357,8 @@ def _combined_manifest(source: _Dataset, manifest: Any, out: Path) -> dict[str, 
     """The source run's resolved manifest with the filter steps appended: the new dataset's whole provenance."""
     path = source.root / "manifest.yaml"
     try:
-        base = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-    except yaml.YAMLError:
+        base = read_yaml(path) if path.is_file() else None
+    except (OSError, yaml.YAMLError):
         base = None
     base = base if isinstance(base, dict) else {"input": {"path": str(source.root)}, "steps": []}
     curate = manifest.model_dump(mode="json")

@@ -127,7 +127,9 @@ _WORD_BREAKS = frozenset("-\u2010\u2011_'")  # in-word marks: "twenty-one", "o'b
 
 # --- step 8: words ------------------------------------------------------------------------------------------------
 
-_FILLER = re.compile(r"u+h+m*|u+m+|h+m+|m+h*m+|e+r+m+")
+# Possessive runs (each letter class is distinct, so nothing needs to be given back): "mmm…x" fails in one pass
+# instead of trying every split of its m's (`m+h*m+` was quadratic). `m{2,}+|m++h++m++` is `m+h*m+`.
+_FILLER = re.compile(r"u++h++m*+|u++m++|h++m++|m{2,}+|m++h++m++|e++r++m++")
 
 # Abbreviation -> spoken form. "St." is street or saint, so "saint" joins them: "St. Louis" == "Saint Louis".
 _ABBREVIATIONS: dict[str, str] = {

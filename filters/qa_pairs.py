@@ -30,7 +30,11 @@ _STOPWORD_TEXT = (
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 # a "Q:" / "Question 2:" / "**A1:**" label at the start of a line, after any bullet, number or markdown
-_LABEL = re.compile(r"^[\s*#>\-]*(?:\d+[.)]\s*)?\**\s*(?P<kind>question|answer|q|a)\s*\d*\s*\**\s*:\**\s*", re.I)
+# "**Question 1:**", "1. Q:", "> A:": possessive runs of disjoint character classes, so a 100k-character line that
+# fails at its end is rejected in one pass (adjacent `\s*`/`\**` runs made the old pattern cubic on such lines).
+_LABEL = re.compile(
+    r"^[\s*#>\-]*+(?:\d++[.)][\s*]*+)?(?P<kind>question|answer|q|a)\s*+\d*+[\s*]*+:\**+\s*+", re.IGNORECASE
+)
 _NUMBERING = re.compile(r"^(?:\d+[.)]|[-•])\s+")  # "1. What …" / "- What …" list markers
 _JSON_FIELD = re.compile(r'"(?P<key>question|answer|q|a)"\s*:\s*"(?P<value>(?:[^"\\]|\\.)*)"', re.IGNORECASE)
 
@@ -70,6 +74,8 @@ def _json_candidates(text: str) -> list[Any]:
             value, _ = decoder.raw_decode(text, start)
         except json.JSONDecodeError:
             continue
+        except RecursionError:
+            break  # nested past Python's limit: every later start inside it would be too (and cost as much again)
         out.append(value)
         if isinstance(value, list):
             break  # the first complete array is the answer; objects inside it would repeat its pairs

@@ -178,8 +178,8 @@ def test_verification_records_answers_method_and_reason() -> None:
 # ------------------------------------------------------------------------------------------------ hostility
 
 
-def _hostile(canary: Path) -> list[str]:
-    c = str(canary)
+def _hostile(canary: str) -> list[str]:
+    c = canary
     return [
         f"__import__('os').system('touch {c}')",
         f"\\boxed{{__import__('os').system('touch {c}')}}",
@@ -204,17 +204,19 @@ def test_hostile_inputs_do_nothing_and_never_raise(tmp_path: Path, monkeypatch: 
     import sympy
     import sympy.parsing.sympy_parser as sympy_parser
 
-    canary = tmp_path / "canary"
+    # The canary is named relative to the working directory: an absolute temp path carries the machine's digits
+    # (`pytest-0/...`), and a number fallback could then "match" the reference `0` by accident.
+    monkeypatch.chdir(tmp_path)
     evaluated: list[str] = []
     monkeypatch.setattr(sympy, "sympify", lambda *a, **k: evaluated.append("sympify"))
     monkeypatch.setattr(sympy_parser, "parse_expr", lambda *a, **k: evaluated.append("parse_expr"))
-    for text in _hostile(canary):
+    for text in _hostile("canary"):
         for pred, ref in ((text, "0"), ("0", text), (text, text + " ")):
             start = time.monotonic()
             result = verify(pred, ref, timeout=0.5)
             assert not result.match or pred.strip() == ref.strip(), (text[:60], result)
             assert time.monotonic() - start < 2.0, (text[:60], result)
-    assert not canary.exists()
+    assert not (tmp_path / "canary").exists()
     assert evaluated == [], "raw text reached sympy's eval-based parsers in-process"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from deadline import within
 
 from filters.normalize import normalize_text
 
@@ -226,3 +227,15 @@ def test_long_input_is_fast(chunk: str) -> None:
     start = time.perf_counter()
     normalize_text(text)
     assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize(
+    "word",
+    ["m" * 100_000 + "x", "m" * 50_000 + "h" * 50_000 + "x", "h" * 100_000 + "x", "u" * 100_000 + "x"],
+    ids=["m-x", "m-h-x", "h-x", "u-x"],
+)
+def test_one_100k_character_word_is_linear(word: str) -> None:
+    """One hostile 100k-character word (a filler look-alike that fails at its last letter) must not backtrack."""
+    normalize_text("warm up")
+    with within(5.0, "normalize_text"):
+        assert normalize_text(word) == word

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from deadline import within
 
 from filters.qa_pairs import QAPair, grounding, judge_pairs, parse_pairs, parse_verdict
 
@@ -55,6 +56,24 @@ PASSAGE = (
 )
 def test_parse_pairs(reply: str | None, expected: list[QAPair]) -> None:
     assert parse_pairs(reply) == expected
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        ("Q" + " " * 100_000 + "x", []),  # a label look-alike that fails at its last character
+        ("*" * 100_000 + "x", []),
+        ("1." + " " * 100_000 + "x", []),
+        (" *" * 50_000 + "x", []),
+        ("Q:" + " " * 100_000 + "Why?\nA: " + "*" * 100_000 + "Because.", [P("Why?", "Because.")]),
+        ("[" * 100_000, []),  # JSON nested past the recursion limit
+        ('{"q": ' * 20_000 + "\nQ: Why?\nA: Because.", [P("Why?", "Because.")]),
+    ],
+    ids=["q-spaces", "stars", "numbered-spaces", "space-star", "labelled", "deep-array", "deep-object"],
+)
+def test_a_100k_character_line_parses_in_linear_time(reply: str, expected: list[QAPair]) -> None:
+    with within(5.0, "parse_pairs"):
+        assert parse_pairs(reply) == expected
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,9 +20,11 @@ from datagen.backends.vllm import (
     number_placeholders,
     sampling_kwargs,
 )
-from datagen.manifest import validate_manifest
+from datagen.manifest import ManifestError, load_manifest, validate_manifest
 from datagen.records import Audio, Image
-from datagen.testing import tiny_png
+from datagen.testing import tiny_png, write_manifest
+
+PIN = "3f0c1e2d4b5a69788796a5b4c3d2e1f00f1e2d3c"  # any 40-hex commit: only its shape is checked here
 
 
 def _audio(rate: int = 22050) -> Audio:
@@ -74,7 +77,7 @@ def test_sampling_params_seed_each_request_reproducibly() -> None:
 
 
 def test_engine_kwargs_enable_lora_and_media_limits() -> None:
-    kw = engine_kwargs(VLLMSettings(max_images=2, max_audios=1), "/models/phi4")
+    kw = engine_kwargs(VLLMSettings(max_images=2, max_audios=1, revision=PIN), "/models/phi4")
     assert kw["trust_remote_code"] is True and kw["enable_lora"] is True and kw["max_lora_rank"] == 320
     assert kw["limit_mm_per_prompt"] == {"image": 2, "audio": 1} and kw["model"] == "/models/phi4"
 
@@ -84,11 +87,11 @@ def test_unavailable_without_vllm_and_setup_says_why() -> None:
     reason = VLLMBackend.unavailable_reason()
     assert reason is not None and "vllm is not installed" in reason
     with pytest.raises(BackendError, match="pip install 'datagen\\[vllm\\]'"):
-        VLLMBackend().setup()
+        VLLMBackend(VLLMSettings(revision=PIN)).setup()
 
 
 def test_manifest_accepts_vllm_as_generator_backend() -> None:
-    backends = {"phi": {"engine": "vllm", "max_audios": 1}, "tts": {"engine": "fake_tts"}}
+    backends = {"phi": {"engine": "vllm", "max_audios": 1, "revision": PIN}, "tts": {"engine": "fake_tts"}}
     manifest = validate_manifest(
         {
             "name": "x",
@@ -103,6 +106,47 @@ def test_manifest_accepts_vllm_as_generator_backend() -> None:
     from datagen.executors.dask import shard_resources
 
     assert shard_resources(manifest) == {"GPU": 1}
+
+
+def _vllm_manifest(tmp_path: Path, phi: dict[str, Any]) -> Path:
+    return write_manifest(
+        tmp_path / "m.yaml",
+        {
+            "name": "x",
+            "input": {"path": "in.jsonl"},
+            "output": {"path": "out"},
+            "backends": {"phi": {"engine": "vllm", **phi}, "tts": {"engine": "fake_tts"}},
+            "steps": [{"step": "vision_speech", "voices": [{"tts": "tts"}], "asr": "phi"}],
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    "phi",
+    [
+        {},  # the default hub id at `main`: a branch its owner can move
+        {"revision": "main"},
+        {"revision": "refs/pr/70"},
+        {"revision": "v1.0"},
+        {"revision": PIN[:12]},  # a short hash names different commits as the repository grows
+        {"model": "someone/phi4-finetune", "revision": PIN.upper() + "x"},
+    ],
+    ids=["default", "main", "pr-ref", "tag", "short-hash", "not-hex"],
+)
+def test_remote_code_from_the_hub_needs_a_pinned_commit(tmp_path: Path, phi: dict[str, Any]) -> None:
+    """vLLM runs the checkpoint's own Python (trust_remote_code): a mutable ref would run whatever it points at
+    tomorrow. Refused at manifest validation, before any model loads."""
+    with pytest.raises(ManifestError, match="40-hex commit"):
+        load_manifest(_vllm_manifest(tmp_path, phi))
+
+
+@pytest.mark.parametrize("model", ["{tmp}/phi4", "./phi4", "~/models/phi4", "/models/phi4"])
+def test_a_pinned_revision_or_a_local_dir_is_accepted(tmp_path: Path, model: str) -> None:
+    (tmp_path / "phi4").mkdir()
+    pinned = load_manifest(_vllm_manifest(tmp_path, {"revision": PIN}))
+    assert pinned.backends["phi"].revision == PIN
+    local = load_manifest(_vllm_manifest(tmp_path, {"model": model.format(tmp=tmp_path)}))
+    assert local.backends["phi"].revision is None
 
 
 class _RecordingLLM:
@@ -136,7 +180,7 @@ class _RecordingLLM:
 
 
 def test_backend_routes_loras_keeps_order_and_isolates_failures() -> None:
-    backend = VLLMBackend()
+    backend = VLLMBackend(VLLMSettings(revision=PIN))
     llm = _RecordingLLM()
     backend._llm, backend._params_cls, backend._loras = llm, dict, {"speech": "LORA-speech", "vision": "LORA-vision"}
     backend._ready = True

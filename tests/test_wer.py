@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -84,9 +83,8 @@ def test_wer_details_counts(reference: str, hypothesis: str, counts: tuple[int, 
         assert d["wer"] == pytest.approx(errors / d["reference_words"])
 
 
-def test_import_is_fast() -> None:
-    """Importing the module must not pull in transformers eagerly (checked in a fresh interpreter)."""
+def test_import_does_not_load_transformers() -> None:
+    """Importing the module must not pull in transformers eagerly (checked in a fresh interpreter, not timed: a
+    wall-clock bound depends on the machine's load, the module list does not)."""
     code = "import sys, filters.wer; assert 'transformers' not in sys.modules"
-    start = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
-    assert time.perf_counter() - start < 5.0

@@ -16,6 +16,10 @@ from datagen.audit.report import Audit
 
 MAX_AUDIO_BYTES = 2_000_000  # a longer clip is not embedded (the page stays small enough to open anywhere)
 THUMBNAIL = 200
+# Images from the dataset are decoded only from these formats (an EPS cell would make Pillow run Ghostscript on
+# untrusted PostScript) and only up to this size (a small file can declare a huge canvas).
+IMAGE_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
+MAX_IMAGE_PIXELS = 40_000_000
 
 CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;background:#f4f5f7;margin:0}
@@ -99,7 +103,7 @@ def _audio_mime(blob: bytes) -> str | None:
 
 
 def audio_tag(blob: bytes | None) -> str:
-    if not blob:
+    if not blob or not isinstance(blob, bytes):
         return '<span class="note">no audio stored</span>'
     mime = _audio_mime(blob)
     if mime is None:
@@ -110,12 +114,14 @@ def audio_tag(blob: bytes | None) -> str:
 
 
 def image_tag(blob: bytes | None) -> str:
-    if not blob:
+    if not blob or not isinstance(blob, bytes):
         return '<span class="note">—</span>'
     from PIL import Image
 
     try:
-        with Image.open(io.BytesIO(blob)) as im:
+        with Image.open(io.BytesIO(blob), formats=IMAGE_FORMATS) as im:
+            if im.width * im.height > MAX_IMAGE_PIXELS:
+                return f'<span class="note">image too large to show ({im.width}×{im.height})</span>'
             im = im.convert("RGB")
             im.thumbnail((THUMBNAIL, THUMBNAIL))
             buf = io.BytesIO()

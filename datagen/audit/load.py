@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,19 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from datagen.audit.untrusted import (
+    MAX_TEXT_CHARS,
+    clean_run,
+    clean_stats,
+    label,
+    number,
+    read_json,
+    read_manifest,
+    text_cell,
+)
+
+log = logging.getLogger(__name__)
 
 BATCH_ROWS = 512
 TEXT_COLUMNS = ("text", "sentence", "transcription", "normalized_text", "query", "question", "prompt")
@@ -34,33 +48,22 @@ class DatasetFolder:
     stats: dict[str, Any] | None = None
     run: dict[str, Any] | None = None
     manifest_text: str | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)  # parsed within datagen.safe_yaml's caps, else {}
     missing: list[str] = field(default_factory=list)
     columns: dict[str, str | None] = field(default_factory=dict)  # plain parquet: role -> column name
 
-    @property
-    def manifest(self) -> dict[str, Any]:
-        import yaml
-
-        try:
-            return yaml.safe_load(self.manifest_text or "") or {}
-        except yaml.YAMLError:
-            return {}
+    def steps(self) -> list[dict[str, Any]]:
+        steps = self.manifest.get("steps")
+        return [s for s in steps if isinstance(s, dict)] if isinstance(steps, list) else []
 
     def max_wer(self) -> float | None:
-        for step in self.manifest.get("steps") or []:
-            if isinstance(step, dict) and step.get("step") == "max_wer":
-                return float(step.get("max_wer", 0.2))
+        for step in self.steps():
+            if step.get("step") == "max_wer":
+                return number(step.get("max_wer", 0.2))
         return None
 
     def step_order(self) -> list[str]:
-        return ["read"] + [s.get("step") for s in self.manifest.get("steps") or [] if isinstance(s, dict)]
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+        return ["read"] + [str(s.get("step")) for s in self.steps()]
 
 
 def open_dataset(path: str | Path) -> DatasetFolder:
@@ -76,21 +79,27 @@ def open_dataset(path: str | Path) -> DatasetFolder:
         )
     if not files:
         raise FileNotFoundError(f"{root} holds no parquet files")
+    unreadable = [p for p in files if not _readable(p)]
+    files = [p for p in files if p not in unreadable]
+    if not files:
+        raise FileNotFoundError(f"{root} holds no readable parquet files ({len(unreadable)} unreadable)")
     schema = pq.read_schema(files[0])
     ours = "speech" in schema.names or (base / "run.json").exists()  # CoT/DPO runs have no speech column
     kind = "datagen" if "messages" in schema.names and ours else "parquet"
     folder = DatasetFolder(root=base, kind=kind, data_files=files)
-    folder.reject_files = sorted((base / "rejects").glob("rejects-*.parquet"))
-    folder.stats = _read_json(base / "stats.json")
-    folder.run = _read_json(base / "run.json")
-    manifest = base / "manifest.yaml"
-    folder.manifest_text = manifest.read_text() if manifest.exists() else None
+    folder.reject_files = [p for p in sorted((base / "rejects").glob("rejects-*.parquet")) if _readable(p)]
+    if unreadable:
+        names = ", ".join(p.name for p in unreadable[:5])
+        folder.missing.append(f"{len(unreadable)} unreadable parquet file(s) skipped ({names})")
+    folder.stats = clean_stats(read_json(base / "stats.json"))
+    folder.run = clean_run(read_json(base / "run.json"))
+    folder.manifest_text, folder.manifest, note = read_manifest(base / "manifest.yaml")
+    if note:
+        folder.missing.append(note)
     if not folder.reject_files:
         folder.missing.append("rejects/: dropped records are unknown (yield shows kept records only)")
     if folder.stats is None:
         folder.missing.append("stats.json: no drop counts from the run and no cost accounting (model-seconds)")
-    if folder.manifest_text is None:
-        folder.missing.append("manifest.yaml: no provenance (steps, engines, WER threshold)")
     if folder.run is None:
         folder.missing.append("run.json: no run hash, input fingerprint or datagen version")
     if kind == "parquet":
@@ -130,15 +139,24 @@ def _plain_columns(schema: pa.Schema) -> dict[str, str | None]:
     }
 
 
+def _readable(path: Path) -> bool:
+    """Its footer parses (a truncated or foreign file is skipped with a note, not a traceback)."""
+    try:
+        pq.ParquetFile(path).close()
+    except (pa.ArrowException, OSError):
+        return False
+    return True
+
+
 def _batches(path: Path, columns: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """Rows batch by batch; a page that fails to decode ends this file's rows (the rows before it still count)."""
     pf = pq.ParquetFile(path)
     present = [c for c in columns if c in pf.schema_arrow.names]
-    for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
-        yield batch.to_pylist()
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    try:
+        for batch in pf.iter_batches(batch_size=BATCH_ROWS, columns=present):
+            yield batch.to_pylist()
+    except (pa.ArrowException, OSError) as err:
+        log.warning("audit: %s: stopped reading at a broken page: %s", path, err)
 
 
 def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -156,7 +174,18 @@ def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
         for batch in _batches(path, ["id", "wer", "pass_rate", "speech", "messages"]):
             for r in batch:
                 meta = {"wer": r.get("wer"), "pass_rate": r.get("pass_rate"), "speech": r.get("speech")}
-                _add(records, turns, r["id"], "kept", None, None, meta, r.get("messages"), path, row)
+                _add(
+                    records,
+                    turns,
+                    str(r.get("id"))[:MAX_TEXT_CHARS],
+                    "kept",
+                    None,
+                    None,
+                    meta,
+                    r.get("messages"),
+                    path,
+                    row,
+                )
                 row += 1
     for path in folder.reject_files:
         row = 0
@@ -164,9 +193,22 @@ def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
             for r in batch:
                 try:
                     meta = json.loads(r.get("meta") or "{}")
-                except ValueError:
+                except (ValueError, TypeError, RecursionError):
                     meta = {}
-                _add(records, turns, r["id"], "dropped", r["step"], r["reason"], meta, r.get("messages"), path, row)
+                meta = meta if isinstance(meta, dict) else {}
+                step, reason = label(r.get("step")), label(r.get("reason"))
+                _add(
+                    records,
+                    turns,
+                    str(r.get("id"))[:MAX_TEXT_CHARS],
+                    "dropped",
+                    step,
+                    reason,
+                    meta,
+                    r.get("messages"),
+                    path,
+                    row,
+                )
                 row += 1
     return pd.DataFrame(records, columns=_RECORD_COLUMNS), pd.DataFrame(turns, columns=_TURN_COLUMNS)
 
@@ -181,7 +223,7 @@ _TURN_COLUMNS = [
 def _add(
     records: list[dict[str, Any]],
     turns: list[dict[str, Any]],
-    rid: str,
+    rid: Any,
     status: str,
     step: str | None,
     reason: str | None,
@@ -191,24 +233,27 @@ def _add(
     row: int,
 ) -> None:
     where = {"file": str(path), "row": row}
+    rid = str(rid)[:MAX_TEXT_CHARS]
     records.append(
-        {"id": rid, "status": status, "step": step, "reason": reason, "wer": _number(meta.get("wer")),
-         "pass_rate": _number(meta.get("pass_rate")), **where}
+        {"id": rid, "status": status, "step": step, "reason": reason, "wer": number(meta.get("wer")),
+         "pass_rate": number(meta.get("pass_rate")), **where}
     )  # fmt: skip
-    for sp in meta.get("speech") or []:
+    speech = meta.get("speech")
+    for sp in speech if isinstance(speech, list) else []:
         if not isinstance(sp, dict):
             continue
-        turn = sp.get("turn")
+        turn = sp.get("turn") if isinstance(sp.get("turn"), int) and not isinstance(sp.get("turn"), bool) else None
         audio = None
-        if messages and isinstance(turn, int) and 0 <= turn < len(messages):
-            audio = messages[turn].get("audio")
-        text = sp.get("text") or ""
+        if isinstance(messages, list) and turn is not None and 0 <= turn < len(messages):
+            message = messages[turn]
+            audio = number(message.get("audio")) if isinstance(message, dict) else None
+        text = text_cell(sp.get("text")) or ""
         turns.append(
             {
                 "id": rid, "status": status, "reason": reason, "turn": turn, "text": text,
-                "transcript": sp.get("transcript"), "wer": _number(sp.get("wer")), "words": len(text.split()),
-                "duration": _number(sp.get("duration")), "tts": sp.get("tts"), "voice": sp.get("voice"),
-                "speed": _number(sp.get("speed")), "asr": sp.get("asr"), "audio": audio, **where,
+                "transcript": text_cell(sp.get("transcript")), "wer": number(sp.get("wer")), "words": len(text.split()),
+                "duration": number(sp.get("duration")), "tts": label(sp.get("tts")), "voice": label(sp.get("voice")),
+                "speed": number(sp.get("speed")), "asr": label(sp.get("asr")), "audio": audio, **where,
             }
         )  # fmt: skip
 
@@ -225,16 +270,16 @@ def _plain_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
         row = 0
         for batch in _batches(path, wanted):
             for r in batch:
-                rid = str(r.get(cols["id"]) if cols.get("id") else n)
-                text = r.get(cols["text"]) if cols["text"] else None
-                transcript = r.get(cols["transcript"]) if cols["transcript"] else None
-                value = _number(r.get(cols["wer"])) if cols["wer"] else None
+                rid = str(r.get(cols["id"]) if cols.get("id") else n)[:MAX_TEXT_CHARS]
+                text = text_cell(r.get(cols["text"])) if cols["text"] else None
+                transcript = text_cell(r.get(cols["transcript"])) if cols["transcript"] else None
+                value = number(r.get(cols["wer"])) if cols["wer"] else None
                 if value is None and text is not None and transcript is not None:
                     value = compute_wer(text, transcript)
                 where = {"file": str(path), "row": row}
                 records.append(
                     {"id": rid, "status": "kept", "step": None, "reason": None, "wer": value,
-                     "pass_rate": _number(r.get(cols["pass_rate"])) if cols["pass_rate"] else None, **where}
+                     "pass_rate": number(r.get(cols["pass_rate"])) if cols["pass_rate"] else None, **where}
                 )  # fmt: skip
                 if text is not None or cols["audio"]:
                     turns.append(
@@ -273,9 +318,8 @@ def _plain_durations(folder: DatasetFolder) -> dict[tuple[str, int], float]:
 def _first_bytes(value: Any, index: int = 0) -> bytes | None:
     if isinstance(value, list):
         value = value[index] if 0 <= index < len(value) else None
-    if isinstance(value, dict):
-        return value.get("bytes")
-    return None
+    blob = value.get("bytes") if isinstance(value, dict) else None
+    return blob if isinstance(blob, bytes) else None  # a string "bytes" field is no media
 
 
 def _duration(blob: bytes) -> float | None:

@@ -14,6 +14,14 @@ from matplotlib.figure import Figure
 KEPT, DROPPED, ACCENT, GREY = "#2f7d4f", "#c8553d", "#3a6ea5", "#8a8f98"
 
 
+def _plain(name: object, limit: int = 60) -> str:
+    """A name from the data as literal label text: cut short, and `$` escaped so matplotlib's math-text parser never
+    sees it (an unbalanced `$\\frac{$` in a backend, reason or voice name would make it raise)."""
+    text = str(name)
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("$", r"\$")
+
+
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
     fig.tight_layout()
@@ -38,7 +46,7 @@ def funnel_plot(funnel: dict[str, Any]) -> bytes | None:
     if not funnel["source"]:
         return None
     first = "source records" if funnel["records"] == funnel["source"] else f"records ({funnel['records']} inputs)"
-    labels = [first] + [f"− {s['step']}: {s['reason']}" for s in stages] + ["kept"]
+    labels = [first] + [_plain(f"− {s['step']}: {s['reason']}") for s in stages] + ["kept"]
     fig, ax = _figure(6.4, 0.5 + 0.42 * len(labels))
     ys = range(len(labels))[::-1]
     values = [funnel["source"]] + [s["dropped"] for s in stages] + [funnel["kept"]]
@@ -109,7 +117,7 @@ def voices_plot(voices: dict[str, Any] | None) -> bytes | None:
     ys = list(range(len(names)))[::-1]
     ax.barh(ys, kept, color=KEPT, label="kept", height=0.6)
     ax.barh(ys, dropped, left=kept, color=DROPPED, label="dropped", height=0.6)
-    ax.set_yticks(ys, names, fontsize=9)
+    ax.set_yticks(ys, [_plain(n) for n in names], fontsize=9)
     ax.set_xlabel("spoken turns (engine:voice)")
     _legend(ax)
     return _png(fig)
@@ -162,7 +170,7 @@ def cost_plot(cost: dict[str, Any] | None) -> bytes | None:
         per = r["seconds_per_kept"]
         ax.text(r["model_seconds"], y, f" {r['model_seconds']:.1f} s" + (f" ({per:.3f} s/kept)" if per else ""),
                 va="center", fontsize=9)  # fmt: skip
-    ax.set_yticks(ys, [f"{r['backend']} ({r['engine']})" for r in rows], fontsize=9)
+    ax.set_yticks(ys, [_plain(f"{r['backend']} ({r['engine']})") for r in rows], fontsize=9)
     ax.set_xlabel("model-seconds")
     ax.set_xlim(0, max(r["model_seconds"] for r in rows) * 1.5 or 1)
     return _png(fig)

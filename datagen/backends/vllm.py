@@ -5,6 +5,10 @@ audio run under the speech adapter, prompts with images under the vision one (al
 vision-speech mode), text-only prompts under the base model. Media are numbered placeholders (`<|image_1|>`,
 `<|audio_1|>`) as that format expects. All request building is in pure functions below, testable without vLLM;
 `vllm` is imported only in `_load()`.
+
+vLLM runs this checkpoint's own Python code (`trust_remote_code`), so a hub model must be pinned to a full commit
+hash: `main` (the default) or any branch, tag or PR ref runs whatever its owner pushes next. A local directory is
+code the user already holds, so it needs no revision.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling
 from datagen.backends.hf_batching import batch_seed, prepare_each
@@ -26,12 +30,20 @@ log = logging.getLogger(__name__)
 
 ASR_QUESTION = "Transcribe the audio clip into text."
 LORAS = {"speech": (1, "speech-lora"), "vision": (2, "vision-lora")}  # name -> (LoRA int id, subfolder)
+PINNED_COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def is_local_dir(model: str) -> bool:
+    """A path (absolute, ./, ~/ or an existing folder) rather than a hub id like `org/name`."""
+    return model.startswith(("/", ".", "~")) or Path(model).expanduser().is_dir()
 
 
 class VLLMSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     model: str = Field("microsoft/Phi-4-multimodal-instruct", description="hub id (remote-code format) or local dir")
-    revision: str | None = Field(None, description="hub revision; null = main (the remote-code format vLLM serves)")
+    revision: str | None = Field(
+        None, description="hub commit (40 hex digits; required for a hub id: vLLM runs the model's own code)"
+    )
     dtype: str = Field("auto", description="vLLM dtype: auto, bfloat16, float16")
     max_model_len: int = Field(12800, ge=256, description="context length to reserve KV cache for")
     max_num_seqs: int = Field(16, ge=1, description="concurrent sequences")
@@ -42,6 +54,17 @@ class VLLMSettings(BaseModel):
     dynamic_hd: int = Field(16, ge=1, description="max image crops (Phi-4 processor's dynamic_hd)")
     max_new_tokens: int = Field(256, ge=1, description="for transcription and when a step gives no Sampling")
     asr_question: str = Field(ASR_QUESTION, description="user text of the ASR prompt, after the audio")
+
+    @model_validator(mode="after")
+    def _remote_code_is_pinned(self) -> VLLMSettings:
+        if is_local_dir(self.model) or PINNED_COMMIT.fullmatch(self.revision or ""):
+            return self
+        found = f"revision {self.revision!r}" if self.revision else "no revision (= main, a branch that moves)"
+        raise ValueError(
+            f"vllm runs the model's own Python code (trust_remote_code), so a hub model must be pinned to a full "
+            f"40-hex commit: {self.model!r} has {found}. Set `revision:` to the commit you reviewed (the hub's "
+            f"'History' page lists them), or point `model:` at a local dir"
+        )
 
 
 def number_placeholders(prompt: str) -> str:

@@ -12,6 +12,8 @@ Each worker process builds and loads the pipeline once per manifest and reuses i
 - Backpressure: at most `max_in_flight` shard tasks are unfinished at once (default: 2 per worker); the next
   shard is submitted only when one finishes, so neither the client nor the scheduler holds a task per shard of a
   corpus, and a slow cluster never piles up work (results are small stats dicts; the records go to disk).
+- Dashboard: a local cluster's dashboard (scheduler logs, workers, task pages) listens on 127.0.0.1 only; another
+  address (`dashboard_address`, `--dashboard-address`) opens it to whoever can reach that interface.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from datagen.shards import OutputDir
 
 log = logging.getLogger(__name__)
 
+LOOPBACK_DASHBOARD = "127.0.0.1:0"  # this machine only, a free port (":0" alone would bind every interface)
 _PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline
 
 
@@ -111,6 +114,7 @@ class DaskExecutor:
         gpus_per_shard: float | None = None,
         worker_timeout: float = 600.0,
         progress: bool = True,
+        dashboard_address: str = LOOPBACK_DASHBOARD,
     ) -> None:
         if max_in_flight is not None and max_in_flight < 1:
             raise ValueError(f"max_in_flight must be >= 1, got {max_in_flight}")
@@ -121,6 +125,7 @@ class DaskExecutor:
         self.gpus_per_shard = gpus_per_shard
         self.worker_timeout = worker_timeout
         self.progress = progress
+        self.dashboard_address = dashboard_address
 
     def _client(self, manifest: Any) -> tuple[Any, Any]:
         from dask.distributed import Client, LocalCluster
@@ -131,7 +136,11 @@ class DaskExecutor:
         resources = shard_resources(manifest, self.gpus_per_shard)
         extra = {"resources": {"GPU": 1}} if resources else {}
         cluster = LocalCluster(
-            n_workers=self.workers, threads_per_worker=1, processes=True, dashboard_address=":0", **extra
+            n_workers=self.workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=self.dashboard_address,
+            **extra,
         )
         return Client(cluster), cluster
 
