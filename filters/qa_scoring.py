@@ -32,15 +32,17 @@ from filters.qa_text import Token, clauses, is_negated, sentences, stem, tokens
 __all__ = ["PairCheck", "Thresholds", "check_pair", "token_f1"]
 
 # words a question uses to ask, not to point: "what *year*", "what *kind*", "how *long*"
-_ASKING = frozenset(
+_ASKING_TEXT = (
     "name named call called year years date kind type sort long far big large small much many happen happened "
-    "mean means reason main role way exactly describe passage text say says said according tell".split()
+    "mean means reason main role way exactly describe passage text say says said according tell"
 )
+_ASKING = frozenset(_ASKING_TEXT.split())
 # answer words that carry no information: an answer made of these and the question's words says nothing
-_VAGUE = frozenset(
+_VAGUE_TEXT = (
     "something somewhere somehow someone sometime thing things stuff place places way ways material "
-    "lot lots certain particular done".split()
+    "lot lots certain particular done"
 )
+_VAGUE = frozenset(_VAGUE_TEXT.split())
 _YES_NO_START = re.compile(
     r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b", re.I
 )

@@ -27,7 +27,8 @@ _STOPWORD_TEXT = (
     "get got one ones every still across"
 )
 STOPWORDS = frozenset(_STOPWORD_TEXT.split())
-NEGATIONS = frozenset("not no never none nothing nobody nowhere neither nor without cannot n't".split())
+_NEGATION_TEXT = "not no never none nothing nobody nowhere neither nor without cannot n't"
+NEGATIONS = frozenset(_NEGATION_TEXT.split())
 # irregular past forms the stemmer leaves alone: "took" and "taken" are "take"
 _IRREGULAR = {
     w: base
@@ -76,8 +77,8 @@ _IRREGULAR = {
     for w in forms.split()
 }
 _UNITS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
-_TEENS = "ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split()
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+_TEENS = ("ten", "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen")
+_TENS = ("twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
 _NUMBER_WORDS = {
     **{w: v for w, v in _UNITS.items() if w != "one"},  # "one" is more often a pronoun than a count
     **{w: 10 + i for i, w in enumerate(_TEENS)},
