@@ -47,6 +47,7 @@ _YES_NO_START = re.compile(
     r"^\s*(?:is|are|was|were|do|does|did|can|could|has|have|had|will|would|should|shall|may|might|must)\b", re.I
 )
 _ANSWER_POLARITY = re.compile(r"^\s*(yes|no|yeah|nope)\b[\s,.!;:-]*", re.I)
+_WHAT_KIND = re.compile(r"\b(?:what|which)\s+(type|kind|sort|form|variety)\s+of\s+([^\W\d_]+)", re.I)
 _WHEN = re.compile(r"^\s*(?:when\b|(?:in |around |by )?what (?:year|date|month|century|day)\b)", re.I)
 _HOW_MANY = re.compile(r"\bhow (?:many|much|far|long|old|deep|tall|high|fast|big|heavy)\b", re.I)
 # what a "when" or "how many" answer holds when it holds no digit: a month, a season, a unit, a fraction
@@ -96,7 +97,7 @@ class _Passage:
     @classmethod
     def of(cls, text: str) -> _Passage:
         sents = sentences(text)
-        toks = [tokens(s) for s in sents]
+        toks = [tokens(s, one_is_number=True) for s in sents]
         df: dict[str, int] = {}
         for sentence_tokens in toks:
             for key in {t.key for t in sentence_tokens}:
@@ -154,7 +155,7 @@ def check_pair(passage: str, question: str, answer: str, thresholds: Thresholds 
     """One verdict for a question/answer pair about `passage` (see the module docstring for the reasons)."""
     th = thresholds or Thresholds()
     q_tokens, statement = tokens(question), _ANSWER_POLARITY.sub("", answer, count=1)
-    a_tokens = tokens(statement)
+    a_tokens = tokens(statement, one_is_number=bool(_WHEN.match(question) or _HOW_MANY.search(question)))
     polarity = m.group(1).lower() if (m := _ANSWER_POLARITY.match(answer)) else ""
     q_keys, a_keys = {t.key for t in q_tokens}, {t.key for t in a_tokens}
     new = [t for t in a_tokens if t.key not in q_keys and t.key not in _VAGUE]
@@ -228,6 +229,14 @@ def _echo(question: str, answer: str, a_tokens: list[Token], new: list[Token]) -
     vague = [t.text for t in a_tokens if t.key in _VAGUE and t.text.lower() in _VAGUE]
     if vague and len(new) <= 1:
         return "answer_echoes_question", f"the answer only restates the question, with {vague[0]!r}"
+    kind = _WHAT_KIND.search(question)
+    if kind and re.match(
+        rf"^\s*(?:(?:a|an|the)\s+)?{re.escape(kind.group(2))}\w*\s+(?:is|are|was|were)\b", answer, re.I
+    ):
+        return (
+            "answer_echoes_question",
+            f"a 'what {kind.group(1)} of {kind.group(2)}' question answered by a definition",
+        )
     asks = _WHEN.match(question) or _HOW_MANY.search(question)
     if asks and not any(t.is_number or t.key in _QUANTITY_KEYS for t in a_tokens):
         return "answer_echoes_question", f"{asks.group(0).strip()!r} question with no number or date in the answer"

@@ -144,15 +144,16 @@ def _number_key(raw: str) -> str:
     return raw.lstrip("0") or "0"
 
 
-def tokens(text: str) -> list[Token]:
-    """Content words (stopwords dropped, stemmed) and numbers (number words included), in order."""
+def tokens(text: str, *, one_is_number: bool = False) -> list[Token]:
+    """Content words (stopwords dropped, stemmed) and numbers (number words included), in order. "one" is a
+    number only where asked (a passage, the answer to "how many"): elsewhere it is mostly a pronoun."""
     for pattern, repl in _UNIT_SIGNS:
         text = pattern.sub(repl, text)
     raw = _TOKEN.findall(text)
     out: list[Token] = []
     i = 0
     while i < len(raw):
-        value, used = _read_number_words(raw, i)
+        value, used = (1, 1) if one_is_number and raw[i].lower() == "one" else _read_number_words(raw, i)
         if used:
             out.append(Token(str(value), " ".join(raw[i : i + used]), is_number=True))
             i += used
