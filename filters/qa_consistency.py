@@ -65,7 +65,9 @@ class QAConsistency(Filter):
     name = "qa_consistency"
     Config = QAConsistencyConfig
     reads = ("passage", "messages")
-    writes = (*(f"qa_{k}" for k in _SCORES), "qa_judge_answer", "qa_judge_f1")
+    # `passage` is written back so the output holds what each pair was checked against (and `datagen filter`
+    # can re-run this step on it)
+    writes = ("passage", *(f"qa_{k}" for k in _SCORES), "qa_judge_answer", "qa_judge_f1")
     config: QAConsistencyConfig
 
     @classmethod
@@ -74,7 +76,7 @@ class QAConsistency(Filter):
 
         ints = ("qa_question_sentence", "qa_answer_sentence")
         out = {k: Value("int64" if k in ints else "float64") for k in cls.writes}
-        out["qa_judge_answer"] = Value("string")
+        out["passage"] = out["qa_judge_answer"] = Value("string")
         return out
 
     @classmethod

@@ -158,11 +158,13 @@ def check_pair(passage: str, question: str, answer: str, thresholds: Thresholds 
     a_tokens = tokens(statement, one_is_number=bool(_WHEN.match(question) or _HOW_MANY.search(question)))
     polarity = m.group(1).lower() if (m := _ANSWER_POLARITY.match(answer)) else ""
     q_keys, a_keys = {t.key for t in q_tokens}, {t.key for t in a_tokens}
-    new = [t for t in a_tokens if t.key not in q_keys and t.key not in _VAGUE]
+    new = [t for t in a_tokens if t.key not in q_keys and t.text.lower() not in _VAGUE]
     scores: dict[str, Any] = {"answer_novelty": round(len({t.key for t in new}) / len(a_keys), 4) if a_keys else 0.0}
     problem = _degenerate(question, q_tokens, a_tokens, new, polarity) or _echo(question, answer, a_tokens, new)
     if problem:
         return PairCheck(False, *problem, scores=scores)
+    if not a_tokens and not _YES_NO_START.match(question):
+        return PairCheck(False, "answer_not_in_passage", f"no content word in the answer {answer[:80]!r}", scores)
     doc = _Passage.of(passage)
     how = {m.group(2) for m in _ANSWER_TYPE.finditer(question.lower()) if m.group(2)}
     asking = _asking_words(question)
@@ -215,7 +217,8 @@ def _degenerate(
     yes_no = bool(_YES_NO_START.match(question)) and " or " not in question.lower()
     if yes_no and polarity in ("yes", "yeah") and not new:
         return "degenerate_question", "a yes/no question answered by a bare yes"
-    if a_tokens and not new and " or " not in question.lower() and len(a_tokens) <= 3 and not yes_no:
+    vague = any(t.text.lower() in _VAGUE for t in a_tokens)  # "made of something": an echo, below
+    if a_tokens and not new and " or " not in question.lower() and len(a_tokens) <= 3 and not (yes_no or vague):
         said = " ".join(t.text for t in a_tokens)
         return "degenerate_question", f"the question already contains its answer {said!r}"
     return None
@@ -226,7 +229,7 @@ def _echo(question: str, answer: str, a_tokens: list[Token], new: list[Token]) -
         return None
     if a_tokens and not new:
         return "answer_echoes_question", f"the answer {answer[:80]!r} adds nothing to the question"
-    vague = [t.text for t in a_tokens if t.key in _VAGUE and t.text.lower() in _VAGUE]
+    vague = [t.text for t in a_tokens if t.text.lower() in _VAGUE]
     if vague and len(new) <= 1:
         return "answer_echoes_question", f"the answer only restates the question, with {vague[0]!r}"
     kind = _WHAT_KIND.search(question)
