@@ -1,23 +1,31 @@
 """Does an answer answer its question, from the passage? A lexical check with no model, cheap on a CPU.
 
-`check_pair(passage, question, answer)` returns a `PairCheck`: keep or one stable reason, the evidence in
-`detail`, and the scores (written to meta by the `qa_consistency` step, so thresholds can be re-run). In order:
+`check_pair(passage, question, answer)` returns a `PairCheck`: keep, or one stable reason with its evidence in
+`detail`; and the scores (the `qa_consistency` step writes them to meta, so thresholds can be re-run). In order:
 
-- `degenerate_question`: the question has no content, a yes/no question is answered by a bare "yes", or the
-  question contains its own answer (every word of a short answer is in the question; "which is larger, X or Y?"
-  choice questions are allowed).
-- `answer_echoes_question`: the answer only restates the question (no new content word, or one vague word
-  such as "something"), or a "when"/"how many" question gets an answer with no date or number in it.
-- `question_not_in_passage`: too few of the question's content words occur in the passage (`question_coverage`).
-- `answer_contradicts_passage`: a number or date in the answer that the passage does not hold, a capitalized
-  name the passage does not hold, a negation that the passage clause it rests on does not have (or the reverse),
-  or a bare "no" to a yes/no question whose claim the passage states.
+- `degenerate_question`: the question has no content word, a yes/no question is answered by a bare "yes", or
+  the question contains its own answer (every word of a short answer is in the question; "X or Y?" choice
+  questions are allowed).
+- `answer_echoes_question`: the answer only restates the question (no new content word, or a vague one such as
+  "something"), a "what type of X" question is answered by a definition of X, or a "when" / "how many" question
+  gets an answer with no date, number or unit.
+- `answer_not_in_passage` (early): the answer of a wh-question has no content word at all ("Nobody.").
+- `question_not_in_passage`: too few of the question's content words occur in the passage (`question_coverage`;
+  words that only say what is asked - "which *ridge*", "how *tall*", "what *year*" - and the options of a
+  choice question do not count), unless the answer quotes 2+ new words of the sentence the question points to.
+- `answer_contradicts_passage`: a number in the answer that the sentence the question points to lacks (when
+  that sentence has numbers; else the passage), a capitalized name the passage lacks, a negation the passage
+  clause the answer rests on lacks (or the reverse), or a bare "no" to a yes/no question the passage affirms.
 - `answer_not_in_passage`: too few of the answer's new content words occur in the passage (`answer_grounding`).
-- `answer_off_target`: the sentence the question points to (most of the question's rarest words) does not hold
-  the answer, and another sentence does (`answer_alignment` vs `answer_best_support`).
+- `answer_off_target`: the sentence the question points to does not hold the answer's new words, and another
+  sentence holds more of them (`answer_alignment` vs `answer_best_support`).
 
-"Points to" is IDF-weighted word overlap over the passage's sentences; a sentence that opens with "this", "it",
-"for this reason", ... also brings the sentence before it, whose content it refers to. Pure: no datagen import.
+"Points to" is IDF-weighted word overlap with the passage's sentences ("how *old*" words count twice); a
+sentence that opens with "it", "this", "for this reason", ... or with "The X" naming what the sentence before it
+introduced is read together with that sentence. Pure: imports nothing from datagen. Its limits: paraphrase
+beyond stems and a few irregular verbs is unseen (synonyms, "microbes" for "yeasts and bacteria"), and so are
+contradictions made of antonyms rather than negation cues ("stop" vs "keep"); the optional model judge of the
+`qa_consistency` step covers those where a model runs.
 """
 
 from __future__ import annotations
