@@ -1,4 +1,4 @@
-"""qa_consistency: keep a question/answer pair only if the answer answers its question from the source passage.
+"""QA consistency: keep a question/answer pair only if its answer answers the question from the source passage.
 
 For any record with a question (first user turn, media tags ignored), an answer (the assistant turn after it)
 and a source passage (`meta["passage"]`: the SQA generator's output, or input records `{id, passage, question,

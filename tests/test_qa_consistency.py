@@ -289,3 +289,32 @@ def test_datagen_run_and_filter_on_the_shipped_qa_check_manifest(tmp_path: Path)
     assert main(["filter", str(out), "--manifest", str(curate), "--out", str(strict)]) == 0
     now_kept = {r["id"] for r in _table(strict / "data")}
     assert now_kept < set(kept) and "lighthouse-5" not in now_kept  # coverage 0.8: "used" is not in the passage
+
+
+def test_datagen_run_on_ms_swift_records_and_records_without_a_passage(tmp_path: Path) -> None:
+    records = [
+        {
+            "id": "swift",
+            "passage": PASSAGE,
+            "messages": [
+                {"role": "user", "content": "How tall is the tower?"},
+                {"role": "assistant", "content": "330 metres."},
+            ],
+        },
+        {"id": "no-passage", "question": "How tall is the tower?", "answer": "330 metres."},
+        {"id": "bad-passage", "passage": ["not", "text"], "question": "How tall?", "answer": "330 metres."},
+        {"id": "no-answer", "passage": PASSAGE, "question": "How tall is the tower?"},
+        {"id": "wrong", "passage": PASSAGE, "question": "How tall is the tower?", "answer": "About 500 metres."},
+    ]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in records) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    manifest = ROOT / "manifests" / "qa_check.yaml"
+    assert main(["run", str(manifest), "--input", str(data), "--out", str(out)]) == 0
+    assert {r["id"] for r in _table(out / "data")} == {"swift"}
+    assert {r["id"]: r["reason"] for r in _table(out / "rejects")} == {
+        "no-passage": "missing_field",
+        "bad-passage": "malformed_record",
+        "no-answer": "missing_field",
+        "wrong": "answer_contradicts_passage",
+    }
