@@ -99,19 +99,23 @@ class PairCheck:
 class _Passage:
     sentences: list[str]
     tokens: list[list[Token]]
+    key_sets: list[set[str]]
     idf: dict[str, float]
-    keys: set[str]
+    first: dict[str, int]  # key -> the sentence that first says it
 
     @classmethod
     def of(cls, text: str) -> _Passage:
         sents = sentences(text)
         toks = [tokens(s, one_is_number=True) for s in sents]
+        key_sets = [{t.key for t in st} for st in toks]
         df: dict[str, int] = {}
-        for sentence_tokens in toks:
-            for key in {t.key for t in sentence_tokens}:
+        first: dict[str, int] = {}
+        for i, keys in enumerate(key_sets):
+            for key in keys:
                 df[key] = df.get(key, 0) + 1
+                first.setdefault(key, i)
         idf = {k: math.log(1 + len(sents) / n) for k, n in df.items()}
-        return cls(sents, toks, idf, set(df))
+        return cls(sents, toks, key_sets, idf, first)
 
     def pointed(self, question: list[Token], strong: set[str], options: set[str]) -> list[tuple[int, ...]]:
         """Sentences the question points to, best first: the top IDF-weighted overlap and near ties, each with
@@ -119,12 +123,12 @@ class _Passage:
         ("how *old*") count twice; the options of an "X or Y?" question also point to every sentence naming one."""
         weights = {t.key: 2.0 if t.text.lower() in strong else 1.0 for t in question}
         named = {t.key for t in question if t.text.lower() in options}
-        scores = [sum(self.idf[k] * w for k, w in weights.items() if k in {t.key for t in st}) for st in self.tokens]
+        scores = [sum(self.idf[k] * w for k, w in weights.items() if k in keys) for keys in self.key_sets]
         best = max(scores, default=0.0)
         if best <= 0:
             return []
         chosen = sorted((i for i, s in enumerate(scores) if s >= 0.9 * best), key=lambda i: -scores[i])
-        chosen += [i for i, st in enumerate(self.tokens) if i not in chosen and named & {t.key for t in st}]
+        chosen += [i for i, keys in enumerate(self.key_sets) if i not in chosen and named & keys]
         return [self._unit(i) for i in chosen]
 
     def _unit(self, i: int) -> tuple[int, ...]:
@@ -142,17 +146,14 @@ class _Passage:
         head = _DEFINITE_HEAD.match(self.sentences[i])
         if not head:
             return False
-        key = stem(head.group(1))  # introduced by sentence i-1, not a topic running through the passage
-        return key in {t.key for t in self.tokens[i - 1]} and all(
-            key != t.key for st in self.tokens[: i - 1] for t in st
-        )
+        return self.first.get(stem(head.group(1))) == i - 1  # introduced there, not a topic running throughout
 
     def keys_of(self, unit: tuple[int, ...]) -> set[str]:
-        return {t.key for i in unit for t in self.tokens[i]}
+        return set().union(*(self.key_sets[i] for i in unit))
 
     def has(self, key: str) -> bool:
         """A key in the passage, or part of a longer passage word ("atlant" in "transatlant")."""
-        return key in self.keys or (len(key) >= 5 and any(key in k for k in self.keys))
+        return key in self.first or (len(key) >= 5 and any(key in k for k in self.first))
 
     def support(self, keys: set[str], unit: tuple[int, ...]) -> float:
         """Share of `keys` found in the sentences of `unit` (1.0 for no keys)."""
@@ -194,7 +195,7 @@ def check_pair(passage: str, question: str, answer: str, thresholds: Thresholds 
     if verdict:
         return PairCheck(False, *verdict, scores=scores)
     if scores["answer_grounding"] < th.min_answer_grounding:
-        missing = sorted({t.text for t in evidence if t.key not in doc.keys})
+        missing = sorted({t.text for t in evidence if t.key not in doc.first})
         detail = f"grounding {scores['answer_grounding']}: the passage never says {', '.join(missing)}"
         return PairCheck(False, "answer_not_in_passage", detail, scores)
     alignment, elsewhere = scores["answer_alignment"], scores["answer_best_support"]
@@ -268,7 +269,7 @@ def _contradiction(
     said = {t.key for t in context}
     for kind, pick in (("number", lambda t: t.is_number), ("name", lambda t: t.is_name)):
         near = sorted({t.text for t in context if pick(t)})[:6]
-        unknown = sorted({t.text for t in evidence if pick(t) and t.key not in doc.keys})
+        unknown = sorted({t.text for t in evidence if pick(t) and t.key not in doc.first})
         if kind == "number" and near:  # a number from another sentence is no answer to this one
             unknown = sorted({t.text for t in evidence if pick(t) and t.key not in said})
         if unknown:
@@ -316,7 +317,7 @@ def _support_scores(
     per_sentence = [doc.support(keys, (i,)) for i in range(len(doc.sentences))]
     best = max(range(len(per_sentence)), key=per_sentence.__getitem__, default=-1)
     return {
-        "answer_grounding": round(len(keys & doc.keys) / len(keys), 4) if keys else 1.0,
+        "answer_grounding": round(len(keys & doc.first.keys()) / len(keys), 4) if keys else 1.0,
         "answer_alignment": round(doc.support(keys, unit), 4) if unit else 0.0,
         "answer_best_support": round(per_sentence[best], 4) if best >= 0 else 0.0,
         "question_sentence": units[0][0] if units else -1,
