@@ -69,7 +69,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from datagen.export import export
 
-    path = export(Path(args.dataset), args.format)
+    path = export(Path(args.dataset), args.format, Path(args.out) if args.out else None)
     print(f"wrote {path}")
     return 0
 
@@ -185,14 +185,30 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int)
     v.set_defaults(func=cmd_validate)
 
-    e = sub.add_parser("export", help="export a finished dataset to a trainer's format")
+    from datagen.export import FORMATS
+
+    e = sub.add_parser(
+        "export",
+        help="export a finished dataset to a trainer's format",
+        description="Write DIR's kept records as FORMAT into a folder with the media beside it: swift and trl "
+        "write TRAIN.jsonl + images/ + audios/; lhotse writes SPLIT_cuts.jsonl.gz + audios/; nemo writes "
+        "SPLIT_manifest.json + audios/; each also export.json (what the folder holds).",
+    )
     e.add_argument("dataset", help="output folder of a run")
-    e.add_argument("--format", default="swift", choices=["swift"])
+    e.add_argument("--format", default="swift", choices=FORMATS, help="default: swift")
+    e.add_argument(
+        "--out", help="folder to write (default: DIR/export/FORMAT); refused if it holds files of anything else"
+    )
     e.set_defaults(func=cmd_export)
 
     a = sub.add_parser("audit", help="report on a dataset: yield funnel, WER, voices, worst samples, cost")
     a.add_argument("dataset", help="output folder of a run, or a parquet dataset folder with audio/text columns")
-    a.add_argument("--out", default="report", help="folder for report.html / report.json")
+    a.add_argument(
+        "--out",
+        default="report",
+        help="a path ending in .html (or .json) is the report file; anything else a folder that gets "
+        "report.html / report.json (default: report/)",
+    )
     a.add_argument("--format", default="html", choices=["html", "json"])
     a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
     c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
@@ -223,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from datagen.backends.base import BackendError
+    from datagen.export_media import ExportError
     from datagen.manifest import ManifestError
     from datagen.readers import SourceError
     from datagen.run import RunMismatchError
@@ -231,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ManifestError, SourceError, RunMismatchError, BackendError, FileNotFoundError) as err:
+    except (ManifestError, SourceError, RunMismatchError, BackendError, FileNotFoundError, ExportError) as err:
         print(f"datagen: error: {err}", file=sys.stderr)
         return 2
 
