@@ -52,6 +52,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{stats['kept']} kept of {stats['seen']} ({stats['dropped_total']} dropped) -> {manifest.output.path}")
     for reason, n in stats["dropped"].items():
         print(f"  dropped {n:6d}  {reason}")
+    if not stats["kept"]:  # scripts must notice a run that made nothing
+        from datagen.card import nothing_kept
+
+        print(f"datagen: {nothing_kept(stats)}", file=sys.stderr)
+        return 1
     return 0
 
 
