@@ -80,8 +80,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from datagen.audit import write_report
+    from datagen.audit import report_path, write_report
 
+    try:
+        report_path(args.out, args.format)
+    except ValueError as err:
+        print(f"datagen: error: {err}", file=sys.stderr)
+        return 2
     opts = {"target_yield": args.target_yield, "max_false_accept": args.max_false_accept}
     path = write_report(args.dataset, args.out, fmt=args.format, worst=args.worst, **opts)
     print(f"wrote {path}")
@@ -214,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="a path ending in .html (or .json) is the report file; anything else a folder that gets "
         "report.html / report.json (default: report/)",
     )
-    a.add_argument("--format", default="html", choices=["html", "json"])
+    a.add_argument("--format", default="html", choices=["html", "json"], help="default: html (or the --out suffix)")
     a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
     c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
     c.add_argument("dataset", help="output folder of a run (kept and rejected records carry their WER)")

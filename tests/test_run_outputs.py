@@ -121,3 +121,22 @@ def test_a_partly_kept_run_exits_zero(tmp_path: Path, capsys: pytest.CaptureFixt
     data = write_swift_dataset(tmp_path / "in", n=2, extra_lines=[b"{broken"])
     assert cli_run(tmp_path, data, tmp_path / "out") == 0
     assert "2 kept of 3" in capsys.readouterr().out
+
+
+def test_duplicate_ids_are_kept_with_their_own_media_and_counted(tmp_path: Path) -> None:
+    """The policy: a repeated id is kept (each row is its own record) and counted in stats, audit and export."""
+    from datagen.audit import build_audit
+
+    folder = tmp_path / "in"
+    write_swift_dataset(folder, n=3)
+    lines = [{**swift_record(i), "id": "dup"} for i in range(3)]
+    (folder / "train.jsonl").write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    out = tmp_path / "out"
+    data = fake_manifest(folder / "train.jsonl", out)
+    data["output"]["exports"] = ["swift"]
+    stats = run(load_manifest(write_manifest(tmp_path / "m.yaml", data)))
+    assert stats["kept"] == 3 and stats["duplicate_ids"] == 2
+    assert build_audit(out).report["funnel"]["duplicate_ids"] == 2
+    images = sorted((out / "export" / "swift" / "images").iterdir())
+    assert len({p.read_bytes() for p in images}) == len(images) == 3
+    assert json.loads((out / "export" / "swift" / "export.json").read_text())["duplicate_ids"] == 2
