@@ -64,16 +64,18 @@ def write_media(target: Path, name: str, data: bytes) -> str:
 
 def write_row_media(target: Path, position: int, row: dict[str, Any]) -> tuple[list[str], list[str]]:
     """A row's images and audios written under `target`; their names relative to it, in order."""
-    rid = row["id"]
-    images = [
-        write_media(target, media_name("images", position, rid, k, image_ext(im["bytes"])), im["bytes"])
-        for k, im in enumerate(row.get("images") or [])
-    ]
     audios = [
-        write_media(target, media_name("audios", position, rid, k, ".wav"), au["bytes"])
+        write_media(target, media_name("audios", position, row["id"], k, ".wav"), au["bytes"])
         for k, au in enumerate(row.get("audios") or [])
     ]
-    return images, audios
+    return write_row_images(target, position, row), audios
+
+
+def write_row_images(target: Path, position: int, row: dict[str, Any]) -> list[str]:
+    return [
+        write_media(target, media_name("images", position, row["id"], k, image_ext(im["bytes"])), im["bytes"])
+        for k, im in enumerate(row.get("images") or [])
+    ]
 
 
 def spoken_turns(row: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -129,13 +131,20 @@ def prepare_target(root: Path, target: Path) -> Path:
     if any(target.is_relative_to(root / name) for name in ("data", "rejects", "_shards")):
         raise ExportError(f"export folder {target} must not be inside the dataset's data folders")
     if target.exists() and any(target.iterdir()):
-        if not (target / MARKER).is_file():
+        if not (target / MARKER).is_file() and not _older_export(root, target):
             raise ExportError(f"{target} is not empty and holds no datagen export ({MARKER}); choose another --out")
         for sub in (*MEDIA_DIRS, "recordings"):  # our media from the previous export: stale names must not linger
             if (target / sub).is_dir() and not (target / sub).is_symlink():
                 shutil.rmtree(target / sub)
     target.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def _older_export(root: Path, target: Path) -> bool:
+    """The default folder of an export written before markers existed: only a JSONL, images/ and audios/."""
+    if target.parent != root / "export":
+        return False
+    return all(p.name in MEDIA_DIRS or (p.suffix == ".jsonl" and p.is_file()) for p in target.iterdir())
 
 
 def finish_target(root: Path, target: Path, fmt: str, split: str, manifest: Path, rows: int) -> None:
@@ -171,5 +180,6 @@ def split_of(root: Path) -> str:
 
 __all__ = [
     "ExportError", "dataset_rows", "duplicate_ids", "finish_target", "image_ext", "media_name", "prepare_target",
-    "provenance_fields", "split_of", "spoken_turns", "write_jsonl", "write_media", "write_row_media",
+    "provenance_fields", "split_of", "spoken_turns", "write_jsonl", "write_media", "write_row_images",
+    "write_row_media",
 ]  # fmt: skip

@@ -2,7 +2,8 @@
 
 Each line has NeMo's keys `audio_filepath` (relative to the manifest, which NeMo resolves against the manifest's
 folder), `duration` (seconds) and `text` (what the audio says), plus `answer` (the reply that follows the turn,
-the target of a speech-LLM `context`/`answer` pair), `question` (the turn as written) and provenance: the record's
+the target of a speech-LLM `context`/`answer` pair), `question` (the turn as written), `images` (the record's
+images, written under `images/`, for vision+speech data) and provenance: the record's
 `id`, `source_file`, `source_index`, scores such as `wer`, and the turn's `tts`, `voice`, `asr`, `wer`.
 Rows without audio are not in a NeMo manifest (it is a list of audio files).
 """
@@ -23,6 +24,7 @@ from datagen.export_media import (
     spoken_turns,
     write_jsonl,
     write_media,
+    write_row_images,
 )
 
 _SPEECH_FIELDS = ("tts", "voice", "speed", "asr", "transcript", "wer", "snr_db")
@@ -30,7 +32,9 @@ _SPEECH_FIELDS = ("tts", "voice", "speed", "asr", "transcript", "wer", "snr_db")
 
 def nemo_lines(root: Path, split: str, target: Path) -> Iterator[dict[str, Any]]:
     for position, row in dataset_rows(root, split):
-        for turn in spoken_turns(row):
+        turns = list(spoken_turns(row))
+        images = write_row_images(target, position, row) if turns else []
+        for turn in turns:
             name = write_media(target, media_name("audios", position, row["id"], turn["audio"], ".wav"), turn["bytes"])
             speech = turn["speech"]
             yield {
@@ -39,6 +43,7 @@ def nemo_lines(root: Path, split: str, target: Path) -> Iterator[dict[str, Any]]
                 "text": turn["text"],
                 "question": turn["written"],
                 "answer": turn["answer"],
+                **({"images": images} if images else {}),
                 **provenance_fields(row),
                 **{f"speech_{k}": speech[k] for k in _SPEECH_FIELDS if speech.get(k) is not None},
             }

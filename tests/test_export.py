@@ -232,3 +232,47 @@ def test_nemo_manifest_follows_nemos_conventions(tmp_path: Path) -> None:
         assert line["duration"] == pytest.approx(len(data) / rate, abs=1e-3)
         assert line["text"] == f"What colour is picture {src['source_index']}?"
         assert line["answer"] == f"Colour {src['source_index']}."
+
+
+def test_speech_exports_of_a_real_run_carry_the_spoken_text_provenance_and_images(tmp_path: Path) -> None:
+    """A fake-engine vision→speech run exported to nemo and lhotse from the manifest's `exports`."""
+    from lhotse import CutSet
+
+    from datagen.manifest import load_manifest
+    from datagen.run import run
+    from datagen.testing import fake_manifest, write_manifest, write_swift_dataset
+
+    data = write_swift_dataset(tmp_path / "in", n=3)
+    m = fake_manifest(data, tmp_path / "out")
+    m["output"]["exports"] = ["nemo", "lhotse"]
+    run(load_manifest(write_manifest(tmp_path / "m.yaml", m)))
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(sorted((tmp_path / "out" / "data").glob("*.parquet"))).to_pylist()
+    nemo_dir = tmp_path / "out" / "export" / "nemo"
+    lines = [json.loads(x) for x in (nemo_dir / "train_manifest.json").read_text().splitlines()]
+    cuts = list(CutSet.from_file(tmp_path / "out" / "export" / "lhotse" / "train_cuts.jsonl.gz"))
+    assert len(lines) == len(cuts) == len(rows) == 3
+    for line, cut, src in zip(lines, cuts, rows, strict=True):
+        speech = src["speech"][0]
+        assert line["text"] == cut.supervisions[0].text == speech["spoken_text"]
+        assert line["speech_voice"] == cut.supervisions[0].custom["voice"] == speech["voice"] == "alpha"
+        assert line["wer"] == cut.custom["wer"] == src["wer"]
+        assert (nemo_dir / line["images"][0]).read_bytes() == src["images"][0]["bytes"]
+        assert cut.load_audio().shape[1] == cut.num_samples > 1000
+
+
+def test_an_export_folder_from_before_markers_is_replaced(tmp_path: Path) -> None:
+    ds = tmp_path / "ds"
+    write_dataset(ds, ["a"])
+    old = ds / "export" / "swift"
+    (old / "images").mkdir(parents=True)
+    (old / "images" / "a-0.png").write_bytes(b"old")
+    (old / "train.jsonl").write_text("{}\n")
+    export(ds, "swift")
+    names = [p.name for p in (old / "images").iterdir()]
+    assert len(names) == 1 and names[0].startswith("00000000-") and (old / "export.json").is_file()
+    (old / "notes.txt").write_text("mine")
+    (old / "export.json").unlink()
+    with pytest.raises(ExportError, match="not empty"):
+        export(ds, "swift")
