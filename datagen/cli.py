@@ -161,6 +161,45 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(sub: Any) -> None:
+    from datagen.export import FORMATS
+
+    e = sub.add_parser(
+        "export",
+        help="export a finished dataset to a trainer's format",
+        description="Write DIR's kept records as FORMAT into a folder with the media beside it: swift and trl "
+        "write SPLIT.jsonl + images/ + audios/; lhotse writes SPLIT_cuts.jsonl.gz + audios/; nemo writes "
+        "SPLIT_manifest.json + audios/; each also export.json (what the folder holds).",
+    )
+    e.add_argument("dataset", help="output folder of a run")
+    e.add_argument("--format", default="swift", choices=FORMATS, help="default: swift")
+    e.add_argument(
+        "--out", help="folder to write (default: DIR/export/FORMAT); refused if it holds files of anything else"
+    )
+    e.set_defaults(func=cmd_export)
+
+
+def _add_audit_parsers(sub: Any) -> None:
+    a = sub.add_parser("audit", help="report on a dataset: yield funnel, WER, voices, worst samples, cost")
+    a.add_argument("dataset", help="output folder of a run, or a parquet dataset folder with audio/text columns")
+    a.add_argument(
+        "--out",
+        default="report",
+        help="a path ending in .html (or .json) is the report file; anything else a folder that gets "
+        "report.html / report.json (default: report/)",
+    )
+    a.add_argument("--format", default="html", choices=["html", "json"], help="default: html (or the --out suffix)")
+    a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
+    c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
+    c.add_argument("dataset", help="output folder of a run (kept and rejected records carry their WER)")
+    c.add_argument("--out", help="folder for calibration.json and calibration.png")
+    for parser in (a, c):
+        parser.add_argument("--target-yield", type=float, default=0.9, help="share kept the recommendation aims for")
+        parser.add_argument("--max-false-accept", type=float, default=0.05, help="highest est. false-accept share")
+    a.set_defaults(func=cmd_audit)
+    c.set_defaults(func=cmd_calibrate_wer)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="datagen", description=__doc__)
     p.add_argument("--version", action="version", version=f"datagen {__version__}")
@@ -184,7 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         help="Dask: GPU resource each shard task asks for (default: 1 if a backend's device is cuda, else 0)",
     )
-    r.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an output folder holding another datagen run (only datagen's files are removed; an --out "
+        "holding the input or files datagen did not write is refused)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
@@ -195,40 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--limit", type=int)
     v.set_defaults(func=cmd_validate)
 
-    from datagen.export import FORMATS
-
-    e = sub.add_parser(
-        "export",
-        help="export a finished dataset to a trainer's format",
-        description="Write DIR's kept records as FORMAT into a folder with the media beside it: swift and trl "
-        "write TRAIN.jsonl + images/ + audios/; lhotse writes SPLIT_cuts.jsonl.gz + audios/; nemo writes "
-        "SPLIT_manifest.json + audios/; each also export.json (what the folder holds).",
-    )
-    e.add_argument("dataset", help="output folder of a run")
-    e.add_argument("--format", default="swift", choices=FORMATS, help="default: swift")
-    e.add_argument(
-        "--out", help="folder to write (default: DIR/export/FORMAT); refused if it holds files of anything else"
-    )
-    e.set_defaults(func=cmd_export)
-
-    a = sub.add_parser("audit", help="report on a dataset: yield funnel, WER, voices, worst samples, cost")
-    a.add_argument("dataset", help="output folder of a run, or a parquet dataset folder with audio/text columns")
-    a.add_argument(
-        "--out",
-        default="report",
-        help="a path ending in .html (or .json) is the report file; anything else a folder that gets "
-        "report.html / report.json (default: report/)",
-    )
-    a.add_argument("--format", default="html", choices=["html", "json"], help="default: html (or the --out suffix)")
-    a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
-    c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
-    c.add_argument("dataset", help="output folder of a run (kept and rejected records carry their WER)")
-    c.add_argument("--out", help="folder for calibration.json and calibration.png")
-    for parser in (a, c):
-        parser.add_argument("--target-yield", type=float, default=0.9, help="share kept the recommendation aims for")
-        parser.add_argument("--max-false-accept", type=float, default=0.05, help="highest est. false-accept share")
-    a.set_defaults(func=cmd_audit)
-    c.set_defaults(func=cmd_calibrate_wer)
+    _add_export_parser(sub)
+    _add_audit_parsers(sub)
 
     f = sub.add_parser("filter", help="re-apply filter steps to a finished dataset (no model runs)")
     f.add_argument("dataset", help="output folder of a run")
