@@ -91,5 +91,5 @@ def _empty_note(stats: dict[str, Any]) -> str:
     )
     return (
         "\n**No record was kept**, so `load_dataset(...) has no rows to load` (`datasets` refuses an empty split); "
-        f"the reasons are in `rejects/`, one example each:\n\n{examples or '(no rejects)'}\n"
+        f"the reasons are in `rejects/`, one example each:\n\n{examples or 'see `rejects/`'}\n"
     )
