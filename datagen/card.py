@@ -87,9 +87,16 @@ def _empty_note(stats: dict[str, Any]) -> str:
     if stats["kept"]:
         return ""
     examples = "\n".join(
-        f"- `{reason}`: e.g. `{ex['id']}`: {ex['detail']}" for reason, ex in (stats.get("drop_examples") or {}).items()
+        f"- `{_plain(reason)}`: e.g. `{_plain(ex['id'])}`: {_plain(ex['detail'])}"
+        for reason, ex in (stats.get("drop_examples") or {}).items()
     )
     return (
         "\n**No record was kept**, so `load_dataset(...) has no rows to load` (`datasets` refuses an empty split); "
         f"the reasons are in `rejects/`, one example each:\n\n{examples or 'see `rejects/`'}\n"
     )
+
+
+def _plain(text: str) -> str:
+    """Record data on the card: one line, no code-span breakouts or HTML (ids and details are untrusted)."""
+    text = " ".join(str(text).split()).replace("`", "'")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -34,7 +34,10 @@ def export(root: Path, fmt: str, out: Path | None = None) -> Path:
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     split = split_of(root)
-    target = prepare_target(root, Path(out) if out is not None else root / "export" / fmt)
+    if out is None:
+        target = prepare_target(root, root / "export" / fmt, inside=True)
+    else:
+        target = prepare_target(root, Path(out))
     module, name = WRITERS[fmt].split(":")
     path, rows = getattr(importlib.import_module(module), name)(root, split, target)
     finish_target(root, target, fmt, split, path, rows)

@@ -123,8 +123,13 @@ def duplicate_ids(root: Path, split: str) -> int:
     return dupes
 
 
-def prepare_target(root: Path, target: Path) -> Path:
-    """Make `target` ready for a fresh export of `root`: ours (marker) or empty, and apart from the dataset."""
+def prepare_target(root: Path, target: Path, *, inside: bool = False) -> Path:
+    """Make `target` ready for a fresh export of `root`: ours (marker) or empty, and apart from the dataset.
+
+    `inside`: the default `root/export/FORMAT`, which must still be inside `root` once symlinks are resolved (a
+    hostile dataset folder's `export` may be a link to anywhere)."""
+    if inside and not target.resolve().is_relative_to(root.resolve()):
+        raise ExportError(f"{target} resolves outside the dataset folder {root}; pass --out")
     root, target = root.resolve(), target.resolve()
     if target == root or root.is_relative_to(target):
         raise ExportError(f"export folder {target} must not contain the dataset {root}")

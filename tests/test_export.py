@@ -130,6 +130,16 @@ def test_a_symlinked_media_folder_in_a_hostile_dataset_is_not_followed(tmp_path:
     assert not any(elsewhere.iterdir())
 
 
+def test_a_symlinked_export_folder_in_a_hostile_dataset_is_not_followed(tmp_path: Path) -> None:
+    ds, elsewhere = tmp_path / "ds", tmp_path / "elsewhere"
+    write_dataset(ds, ["a"])
+    elsewhere.mkdir()
+    (ds / "export").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(ExportError, match="outside"):
+        export(ds, "trl")
+    assert not any(elsewhere.iterdir())
+
+
 def test_export_out_refuses_a_folder_that_is_not_an_export_and_the_dataset_itself(tmp_path: Path) -> None:
     ds = tmp_path / "ds"
     write_dataset(ds, ["a"])

@@ -86,15 +86,16 @@ def test_a_run_that_keeps_nothing_says_why_and_exits_non_zero(
     folder = tmp_path / "in"
     folder.mkdir()
     lines = [json.dumps(swift_record(i, image=f"images/missing-{i}.png")) for i in range(3)] + ["{broken"]
+    lines[0] = json.dumps(swift_record(0, image="images/missing-0.png", id="x`<script>\nalert(1)"))
     (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     assert cli_run(tmp_path, folder / "train.jsonl", out) == 1
     printed = capsys.readouterr()
     text = printed.out + printed.err
     assert "0 kept of 4" in text and "Nothing was kept" in text
-    assert "read:invalid_json" in text and "e.g. " in text and "rec-0000" in text  # a reason with an example
+    assert "read:invalid_json" in text and "e.g. " in text and "images/missing-0.png" in text  # reason + example
     card = (out / "README.md").read_text()
-    assert "No record was kept" in card and "rec-0000" in card
+    assert "No record was kept" in card and "e.g. `x'&lt;script&gt; alert(1)`" in card and "<script>" not in card
     stats = json.loads((out / "stats.json").read_text())
     assert stats["kept"] == 0 and stats["drop_examples"]
 
