@@ -42,6 +42,26 @@ def test_every_flag_and_choice_in_the_readme_table_is_accepted_by_the_parser() -
                     assert set(options[word].choices) <= set(shown), f"README omits choices of {word}: {line}"
 
 
+def test_every_readme_command_line_parses_with_every_flag_it_shows() -> None:
+    parser = build_parser()
+    for line in readme_commands():
+        words = line.replace("\\|", "|").replace("[", " ").replace("]", " ").split()
+        command = subparsers()[words[1]]
+        options = {s: a for a in command._actions for s in a.option_strings}
+        argv, i = [words[1]], 2
+        while i < len(words):
+            word = words[i]
+            argv.append(word)
+            takes_value = word in options and options[word].nargs != 0
+            if takes_value:
+                value = words[i + 1].split("|")[0]
+                argv[-1:] = [word, "1" if options[word].type in (int, float) else value]
+                i += 1
+            i += 1
+        args = parser.parse_args(argv)
+        assert args.command == words[1] and callable(args.func), line
+
+
 def test_each_subcommand_help_lists_its_formats_and_options(capsys: pytest.CaptureFixture[str]) -> None:
     for name, parser in subparsers().items():
         text = parser.format_help()
