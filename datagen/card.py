@@ -5,9 +5,34 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import yaml
 
 from datagen import __version__
+
+
+def drop_examples(rejects: list[Path], reasons: list[str], *, limit: int = 5) -> dict[str, dict[str, str]]:
+    """One example (id, detail) for each of the first `limit` drop reasons (`step:reason`), from the rejects."""
+    wanted = reasons[:limit]
+    found: dict[str, dict[str, str]] = {}
+    for path in rejects:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024, columns=["id", "step", "reason", "detail"]):
+            for row in batch.to_pylist():
+                key = f"{row['step']}:{row['reason']}"
+                if key in wanted and key not in found:
+                    found[key] = {"id": str(row["id"])[:120], "detail": str(row["detail"] or "")[:200]}
+            if len(found) == len(wanted):
+                return {k: found[k] for k in wanted if k in found}
+    return {k: found[k] for k in wanted if k in found}
+
+
+def nothing_kept(stats: dict[str, Any]) -> str:
+    """The lines saying a run kept nothing, and why: for the card and the command line alike."""
+    lines = [f"Nothing was kept: 0 of {stats['seen']} records. Top drop reasons, one example each:"]
+    for reason, n in list(stats["dropped"].items())[:5]:
+        example = (stats.get("drop_examples") or {}).get(reason)
+        lines.append(f"  {reason} ({n})" + (f" e.g. {example['id']}: {example['detail']}" if example else ""))
+    return "\n".join(lines)
 
 
 def write_card(root: Path, manifest: Any, stats: dict[str, Any]) -> None:
@@ -41,7 +66,7 @@ dropped record is in `rejects/` with its reason.
 | drop reason (step:reason) | records |
 |---|---|
 {dropped}
-
+{_empty_note(stats)}
 Kept WER: mean {wer.get("mean", "n/a")}, median {wer.get("p50", "n/a")}, max {wer.get("max", "n/a")}.
 Audio: {stats["audio_seconds"].get("total", 0)} s in {stats["audio_seconds"].get("count", 0)} clips.
 
@@ -56,3 +81,22 @@ form, or null), `images`, `audios` (embedded WAV), `source_file`, `source_index`
 `speech` (text, spoken text, transcript, WER, TTS engine, voice, speed, voice seed and ASR model per spoken turn).
 """
     (root / "README.md").write_text("---\n" + yaml.safe_dump(header, sort_keys=False) + "---\n\n" + body)
+
+
+def _empty_note(stats: dict[str, Any]) -> str:
+    if stats["kept"]:
+        return ""
+    examples = "\n".join(
+        f"- `{_plain(reason)}`: e.g. `{_plain(ex['id'])}`: {_plain(ex['detail'])}"
+        for reason, ex in (stats.get("drop_examples") or {}).items()
+    )
+    return (
+        "\n**No record was kept**, so `load_dataset(...) has no rows to load` (`datasets` refuses an empty split); "
+        f"the reasons are in `rejects/`, one example each:\n\n{examples or 'see `rejects/`'}\n"
+    )
+
+
+def _plain(text: str) -> str:
+    """Record data on the card: one line, no code-span breakouts or HTML (ids and details are untrusted)."""
+    text = " ".join(str(text).split()).replace("`", "'")
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -56,6 +56,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"{stats['kept']} kept of {stats['seen']} ({stats['dropped_total']} dropped) -> {manifest.output.path}")
     for reason, n in stats["dropped"].items():
         print(f"  dropped {n:6d}  {reason}")
+    if not stats["kept"]:  # scripts must notice a run that made nothing
+        from datagen.card import nothing_kept
+
+        print(f"datagen: {nothing_kept(stats)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -84,14 +89,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from datagen.export import export
 
-    path = export(Path(args.dataset), args.format)
+    path = export(Path(args.dataset), args.format, Path(args.out) if args.out else None)
     print(f"wrote {path}")
     return 0
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from datagen.audit import write_report
+    from datagen.audit import report_path, write_report
 
+    try:
+        report_path(args.out, args.format)
+    except ValueError as err:
+        print(f"datagen: error: {err}", file=sys.stderr)
+        return 2
     opts = {"target_yield": args.target_yield, "max_false_accept": args.max_false_accept}
     path = write_report(args.dataset, args.out, fmt=args.format, worst=args.worst, **opts)
     print(f"wrote {path}")
@@ -166,6 +176,45 @@ def cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_parser(sub: Any) -> None:
+    from datagen.export import FORMATS
+
+    e = sub.add_parser(
+        "export",
+        help="export a finished dataset to a trainer's format",
+        description="Write DIR's kept records as FORMAT into a folder with the media beside it: swift and trl "
+        "write SPLIT.jsonl + images/ + audios/; lhotse writes SPLIT_cuts.jsonl.gz + audios/; nemo writes "
+        "SPLIT_manifest.json + audios/; each also export.json (what the folder holds).",
+    )
+    e.add_argument("dataset", help="output folder of a run")
+    e.add_argument("--format", default="swift", choices=FORMATS, help="default: swift")
+    e.add_argument(
+        "--out", help="folder to write (default: DIR/export/FORMAT); refused if it holds files of anything else"
+    )
+    e.set_defaults(func=cmd_export)
+
+
+def _add_audit_parsers(sub: Any) -> None:
+    a = sub.add_parser("audit", help="report on a dataset: yield funnel, WER, voices, worst samples, cost")
+    a.add_argument("dataset", help="output folder of a run, or a parquet dataset folder with audio/text columns")
+    a.add_argument(
+        "--out",
+        default="report",
+        help="a path ending in .html (or .json) is the report file; anything else a folder that gets "
+        "report.html / report.json (default: report/)",
+    )
+    a.add_argument("--format", default="html", choices=["html", "json"], help="default: html (or the --out suffix)")
+    a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
+    c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
+    c.add_argument("dataset", help="output folder of a run (kept and rejected records carry their WER)")
+    c.add_argument("--out", help="folder for calibration.json and calibration.png")
+    for parser in (a, c):
+        parser.add_argument("--target-yield", type=float, default=0.9, help="share kept the recommendation aims for")
+        parser.add_argument("--max-false-accept", type=float, default=0.05, help="highest est. false-accept share")
+    a.set_defaults(func=cmd_audit)
+    c.set_defaults(func=cmd_calibrate_wer)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="datagen", description=__doc__)
     p.add_argument("--version", action="version", version=f"datagen {__version__}")
@@ -195,7 +244,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="Dask: where the local cluster's dashboard listens (default 127.0.0.1:0, this machine only, "
         "a free port; e.g. 0.0.0.0:8787 opens it to the network)",
     )
-    r.add_argument("--overwrite", action="store_true", help="replace an output folder holding another run")
+    r.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace an output folder holding another datagen run (only datagen's files are removed; an --out "
+        "holding the input or files datagen did not write is refused)",
+    )
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     r.set_defaults(func=cmd_run)
 
@@ -207,24 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--media-root")
     v.set_defaults(func=cmd_validate)
 
-    e = sub.add_parser("export", help="export a finished dataset to a trainer's format")
-    e.add_argument("dataset", help="output folder of a run")
-    e.add_argument("--format", default="swift", choices=["swift"])
-    e.set_defaults(func=cmd_export)
-
-    a = sub.add_parser("audit", help="report on a dataset: yield funnel, WER, voices, worst samples, cost")
-    a.add_argument("dataset", help="output folder of a run, or a parquet dataset folder with audio/text columns")
-    a.add_argument("--out", default="report", help="folder for report.html / report.json")
-    a.add_argument("--format", default="html", choices=["html", "json"])
-    a.add_argument("--worst", type=int, default=12, help="how many highest-WER samples to embed")
-    c = sub.add_parser("calibrate-wer", help="yield and estimated false rejects/accepts for each max_wer")
-    c.add_argument("dataset", help="output folder of a run (kept and rejected records carry their WER)")
-    c.add_argument("--out", help="folder for calibration.json and calibration.png")
-    for parser in (a, c):
-        parser.add_argument("--target-yield", type=float, default=0.9, help="share kept the recommendation aims for")
-        parser.add_argument("--max-false-accept", type=float, default=0.05, help="highest est. false-accept share")
-    a.set_defaults(func=cmd_audit)
-    c.set_defaults(func=cmd_calibrate_wer)
+    _add_export_parser(sub)
+    _add_audit_parsers(sub)
 
     f = sub.add_parser("filter", help="re-apply filter steps to a finished dataset (no model runs)")
     f.add_argument("dataset", help="output folder of a run")
@@ -245,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from datagen.backends.base import BackendError
+    from datagen.export_media import ExportError
     from datagen.manifest import ManifestError
     from datagen.readers import SourceError
     from datagen.run import RunMismatchError
@@ -253,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ManifestError, SourceError, RunMismatchError, BackendError, FileNotFoundError) as err:
+    except (ManifestError, SourceError, RunMismatchError, BackendError, FileNotFoundError, ExportError) as err:
         print(f"datagen: error: {err}", file=sys.stderr)
         return 2
 

@@ -1,4 +1,9 @@
-"""Exports of a finished dataset to trainers' own formats. ms-swift JSONL: media written beside the JSONL.
+"""Exports of a finished dataset to trainers' own formats, each a folder with its media written beside it.
+
+`export(root, fmt, out)` is the one entry point: it checks the target folder (`export_media.prepare_target`),
+runs the format's writer and leaves the `export.json` marker. Writers, one module each: ms-swift (here), TRL
+(`export_trl`), lhotse (`export_lhotse`), NeMo (`export_nemo`). All name media through `export_media`, never
+after a record id.
 
 In the swift export a spoken turn's text is replaced by an `<audio>` tag (the model hears the query rather than
 reading it), keeping any `<image>` tags in place; `audios` / `images` list files relative to the JSONL.
@@ -6,47 +11,41 @@ reading it), keeping any `<image>` tags in place; `audios` / `images` list files
 
 from __future__ import annotations
 
-import json
+import importlib
 import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
+from datagen.export_media import dataset_rows, finish_target, prepare_target, split_of, write_jsonl, write_row_media
 
-from datagen.shards import OutputDir, atomic_write
-
-FORMATS = ("swift", "trl")
+# format → "module:writer"; a writer is `(root, split, target) -> (file it wrote, rows)`
+WRITERS = {
+    "swift": "datagen.export:write_swift",
+    "trl": "datagen.export_trl:write_trl",
+    "lhotse": "datagen.export_lhotse:write_lhotse",
+    "nemo": "datagen.export_nemo:write_nemo",
+}
+FORMATS = tuple(WRITERS)
 _TAG = re.compile(r"<(image|video|audio)>")  # kept when a spoken turn's text gives way to its <audio>
 
 
-def export(root: Path, fmt: str) -> Path:
+def export(root: Path, fmt: str, out: Path | None = None) -> Path:
+    """Export the dataset at `root` as `fmt` into `out` (default `root/export/fmt`); returns the file written."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    if fmt == "trl":
-        from datagen.export_trl import export_trl
-
-        return export_trl(root, _split(root))
-    return export_swift(root)
-
-
-def _image_ext(data: bytes) -> str:
-    if data.startswith(b"\x89PNG"):
-        return ".png"
-    if data.startswith(b"\xff\xd8"):
-        return ".jpg"
-    return ".img"
+    split = split_of(root)
+    if out is None:
+        target = prepare_target(root, root / "export" / fmt, inside=True)
+    else:
+        target = prepare_target(root, Path(out))
+    module, name = WRITERS[fmt].split(":")
+    path, rows = getattr(importlib.import_module(module), name)(root, split, target)
+    finish_target(root, target, fmt, split, path, rows)
+    return path
 
 
-def swift_record(row: dict[str, Any], media_dir: Path, rel: Path) -> dict[str, Any]:
-    images, audios = [], []
-    for k, image in enumerate(row["images"] or []):
-        name = f"images/{row['id']}-{k}{_image_ext(image['bytes'])}"
-        (media_dir / name).write_bytes(image["bytes"])
-        images.append(str(rel / name))
-    for k, audio in enumerate(row["audios"] or []):
-        name = f"audios/{row['id']}-{k}.wav"
-        (media_dir / name).write_bytes(audio["bytes"])
-        audios.append(str(rel / name))
+def swift_record(position: int, row: dict[str, Any], target: Path) -> dict[str, Any]:
+    images, audios = write_row_media(target, position, row)
     messages = []
     for m in row["messages"]:
         content = m["content"]
@@ -63,26 +62,7 @@ def swift_record(row: dict[str, Any], media_dir: Path, rel: Path) -> dict[str, A
     return record
 
 
-def export_swift(root: Path) -> Path:
-    out = OutputDir(root, _split(root))
-    target = root / "export" / "swift"
-    for sub in ("images", "audios"):
-        (target / sub).mkdir(parents=True, exist_ok=True)
-    jsonl = target / f"{out.split}.jsonl"
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for path in out.data_files():
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-                    for row in batch.to_pylist():
-                        f.write(json.dumps(swift_record(row, target, Path(".")), ensure_ascii=False) + "\n")
-
-    atomic_write(jsonl, write)
-    return jsonl
-
-
-def _split(root: Path) -> str:
-    names = sorted((root / "data").glob("*-of-*.parquet"))
-    if not names:
-        raise FileNotFoundError(f"{root}: no data/*.parquet shards; is this a datagen output folder?")
-    return names[0].name.split("-")[0]
+def write_swift(root: Path, split: str, target: Path) -> tuple[Path, int]:
+    jsonl = target / f"{split}.jsonl"
+    rows = write_jsonl(jsonl, (swift_record(pos, row, target) for pos, row in dataset_rows(root, split)))
+    return jsonl, rows

@@ -11,20 +11,16 @@ export folder (or prefix the paths).
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
-from datagen.shards import OutputDir, atomic_write
+from datagen.export_media import dataset_rows, write_jsonl, write_row_media
+from datagen.shards import OutputDir
 
 _TAG = re.compile(r"<(image|audio)>")
-
-
-def _image_ext(data: bytes) -> str:
-    return ".png" if data.startswith(b"\x89PNG") else ".jpg" if data.startswith(b"\xff\xd8") else ".img"
 
 
 def _parts(content: str) -> list[dict[str, Any]]:
@@ -45,7 +41,7 @@ def _turn(role: str, content: str, typed: bool) -> dict[str, Any]:
     return {"role": role, "content": _parts(content) if typed else _TAG.sub("", content)}
 
 
-def trl_record(row: dict[str, Any], target: Path, typed: bool) -> dict[str, Any]:
+def trl_record(position: int, row: dict[str, Any], target: Path, typed: bool) -> dict[str, Any]:
     """One output row → a TRL record; media files written under `target`."""
     messages = [m for m in row["messages"] if m["content"] is not None]
     record: dict[str, Any] = {"id": row["id"]}
@@ -58,38 +54,15 @@ def trl_record(row: dict[str, Any], target: Path, typed: bool) -> dict[str, Any]
     else:
         record["messages"] = [_turn(m["role"], m["content"], typed) for m in messages]
     if typed:
-        record["images"] = _write_media(row.get("images") or [], target, "images", row["id"], _image_ext)
-        record["audios"] = _write_media(row.get("audios") or [], target, "audios", row["id"], lambda _: ".wav")
+        record["images"], record["audios"] = write_row_media(target, position, row)
     return record
 
 
-def _write_media(items: list[dict[str, Any]], target: Path, sub: str, rid: str, ext: Any) -> list[str]:
-    names = []
-    for k, item in enumerate(items):
-        name = f"{sub}/{re.sub(r'[^A-Za-z0-9_.-]', '_', rid)}-{k}{ext(item['bytes'])}"
-        (target / name).parent.mkdir(parents=True, exist_ok=True)
-        (target / name).write_bytes(item["bytes"])
-        names.append(name)
-    return names
-
-
-def export_trl(root: Path, split: str) -> Path:
-    out = OutputDir(root, split)
-    target = root / "export" / "trl"
-    target.mkdir(parents=True, exist_ok=True)
-    files = out.data_files()
-    typed = any(_has_media(path) for path in files)
+def write_trl(root: Path, split: str, target: Path) -> tuple[Path, int]:
+    typed = any(_has_media(path) for path in OutputDir(root, split).data_files())
     jsonl = target / f"{split}.jsonl"
-
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for path in files:
-                for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
-                    for row in batch.to_pylist():
-                        f.write(json.dumps(trl_record(row, target, typed), ensure_ascii=False) + "\n")
-
-    atomic_write(jsonl, write)
-    return jsonl
+    rows = write_jsonl(jsonl, (trl_record(pos, row, target, typed) for pos, row in dataset_rows(root, split)))
+    return jsonl, rows
 
 
 def _has_media(path: Path) -> bool:

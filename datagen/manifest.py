@@ -52,7 +52,7 @@ class OutputConfig(_Strict):
     path: Path
     shard_size: int = Field(256, ge=1, description="input records per shard (the unit of work and of resume)")
     split: str = Field("train", pattern=r"^[a-z][a-z0-9_]*$")
-    exports: list[Literal["swift", "trl"]] = Field(default_factory=list)
+    exports: list[Literal["swift", "trl", "lhotse", "nemo"]] = Field(default_factory=list)
 
 
 def tagged_union(names: Iterable[str], config_of: Callable[[str], type[BaseModel]], tag: str) -> Any:

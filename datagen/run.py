@@ -8,22 +8,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from datagen import __version__
-from datagen.card import write_card
+from datagen.card import drop_examples, write_card
+from datagen.export_media import duplicate_ids
 from datagen.manifest import manifest_hash, resolved_dict
 from datagen.readers import Plan, ShardSpec, open_input
+from datagen.run_guard import RunMismatchError, check_apart, check_foreign_files, clear_previous_run
 from datagen.shards import OutputDir, write_json
 from datagen.stats import merge
-
-
-class RunMismatchError(RuntimeError):
-    """The output folder holds a run of another manifest or input."""
 
 
 def plan_run(manifest: Any) -> Plan:
@@ -33,6 +30,8 @@ def plan_run(manifest: Any) -> Plan:
 def prepare(manifest: Any, *, overwrite: bool = False) -> tuple[OutputDir, Plan]:
     root = Path(manifest.output.path)
     out = OutputDir(root, manifest.output.split)
+    check_apart(root, Path(manifest.input.path))
+    check_foreign_files(root)
     plan = plan_run(manifest)
     identity = {"manifest_hash": manifest_hash(manifest), "input": plan.fingerprint, "records": plan.total}
     run_file = root / "run.json"
@@ -46,8 +45,7 @@ def prepare(manifest: Any, *, overwrite: bool = False) -> tuple[OutputDir, Plan]
                 "pass --overwrite to replace it, or choose another --out"
             )
         if not same:
-            for name in ("data", "rejects", "_shards", "export"):
-                shutil.rmtree(root / name, ignore_errors=True)
+            clear_previous_run(root)
     elif root.exists() and any(root.iterdir()) and not overwrite:
         raise RunMismatchError(f"{root} is not empty and holds no datagen run; choose another --out or --overwrite")
     root.mkdir(parents=True, exist_ok=True)
@@ -97,6 +95,8 @@ def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
         name: {"engine": spec.engine, **spec.model_dump(mode="json")} for name, spec in manifest.backends.items()
     }
     stats["versions"] = package_versions()
+    stats["drop_examples"] = drop_examples(out.reject_files(), list(stats["dropped"]))
+    stats["duplicate_ids"] = duplicate_ids(out.root, out.split)
     write_json(out.root / "stats.json", stats)
     write_card(out.root, manifest, stats)
     for fmt in manifest.output.exports:

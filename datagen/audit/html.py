@@ -194,6 +194,8 @@ def _funnel(r: dict[str, Any]) -> str:
     inner = f'<div class="plots">{_img(plots.funnel_plot(f), "yield funnel")}</div>'
     inner += _table(["step", "drop reason", "dropped", "remaining"], rows, {2, 3})
     inner += f'<p class="note">Counts from {escape(f["from"])}.</p>'
+    if f.get("duplicate_ids"):
+        inner += f'<p class="note">{_num(f["duplicate_ids"])} kept record(s) repeat an earlier kept id.</p>'
     return _section("funnel", "Yield funnel: source → each drop reason → kept", inner)
 
 

@@ -112,6 +112,8 @@ def funnel(folder: DatasetFolder, records: pd.DataFrame) -> dict[str, Any]:
         "kept": kept,
         "yield": round(kept / source, 4) if source else None,
         "from": origin,
+        # kept rows repeating an earlier kept row's id (kept, each with its own media; see datagen/export_media.py)
+        "duplicate_ids": int(records.loc[records["status"] == "kept", "id"].duplicated().sum()),
     }
 
 
