@@ -31,7 +31,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     from datagen.run import run
 
     manifest = load_manifest(args.manifest, _overrides(args))
-    _print_input(manifest)
     kind = args.executor or ("dask" if (args.workers or 1) > 1 or args.scheduler else "local")
     if kind == "dask":
         import os
@@ -52,7 +51,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     else:
         executor = LocalExecutor(retries=args.retries, progress=not args.no_progress)
-    stats = run(manifest, executor=executor, overwrite=args.overwrite)
+    stats = run(
+        manifest, executor=executor, overwrite=args.overwrite, on_plan=lambda plan: _print_input(manifest, plan)
+    )
     print(f"{stats['kept']} kept of {stats['seen']} ({stats['dropped_total']} dropped) -> {manifest.output.path}")
     for reason, n in stats["dropped"].items():
         print(f"  dropped {n:6d}  {reason}")
@@ -64,13 +65,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_input(manifest: Any) -> Any:
+def _print_input(manifest: Any, plan: Any = None) -> Any:
     """The input's format, size, detected layout(s) and column mapping, before any work starts."""
     from datagen.layouts import describe
     from datagen.readers import open_input
 
     source = open_input(manifest.input)
-    plan = source.plan(manifest.output.shard_size, manifest.input.limit)
+    plan = plan or source.plan(manifest.output.shard_size, manifest.input.limit)
     fields = f"input.fields {manifest.input.fields}" if manifest.input.fields else "auto-detected fields"
     print(f"input: {manifest.input.path} ({plan.format}, {plan.total} records; {fields}) {describe(source, plan)}")
     return plan

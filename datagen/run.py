@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +28,17 @@ def plan_run(manifest: Any) -> Plan:
     return open_input(manifest.input).plan(manifest.output.shard_size, manifest.input.limit)
 
 
-def prepare(manifest: Any, *, overwrite: bool = False) -> tuple[OutputDir, Plan]:
+def prepare(
+    manifest: Any, *, overwrite: bool = False, on_plan: Callable[[Plan], Any] | None = None
+) -> tuple[OutputDir, Plan]:
+    """`on_plan(plan)` runs once the output folder is known safe and the input planned (the CLI prints it)."""
     root = Path(manifest.output.path)
     out = OutputDir(root, manifest.output.split)
     check_apart(root, Path(manifest.input.path))
     check_foreign_files(root)
     plan = plan_run(manifest)
+    if on_plan:
+        on_plan(plan)
     identity = {"manifest_hash": manifest_hash(manifest), "input": plan.fingerprint, "records": plan.total}
     run_file = root / "run.json"
     if run_file.exists():
@@ -106,10 +112,12 @@ def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
     return stats
 
 
-def run(manifest: Any, *, executor: Any = None, overwrite: bool = False) -> dict[str, Any]:
+def run(
+    manifest: Any, *, executor: Any = None, overwrite: bool = False, on_plan: Callable[[Plan], Any] | None = None
+) -> dict[str, Any]:
     from datagen.executors.local import LocalExecutor
 
-    out, plan = prepare(manifest, overwrite=overwrite)
+    out, plan = prepare(manifest, overwrite=overwrite, on_plan=on_plan)
     (executor or LocalExecutor()).run(manifest, out, plan)
     return finalize(manifest, out, plan)
 

@@ -20,7 +20,9 @@ from datagen.testing import REPO
 
 README = (REPO / "README.md").read_text(encoding="utf-8")
 NUMBERS = {"N": "2", "G": "1"}  # placeholders of numeric options
-NOT_DATAGEN_FLAGS = {"--resources"}  # `dask worker --resources GPU=1`, shown in the Dask section
+# `dask worker --resources GPU=1` (the Dask section), ms-swift's `--dataset FOLDER/train.jsonl` (the exports table)
+NOT_DATAGEN_FLAGS = {"--resources", "--dataset"}
+_PLACEHOLDER = re.compile(r"^[A-Z][A-Z_]*$")
 PARSER = build_parser()
 SUBCOMMANDS: dict[str, argparse.ArgumentParser] = next(
     a for a in PARSER._actions if isinstance(a, argparse._SubParsersAction)
@@ -70,9 +72,19 @@ def _expand(command: str) -> list[str]:
 
 
 def _argv(command: str) -> list[str]:
+    """The words after `datagen`, a placeholder value (`--worst N`, `--format F`) replaced by one the option takes."""
     words = shlex.split(command, comments=True)
     assert words[0] == "datagen", command
-    return [NUMBERS.get(w, w) for w in words[1:]]
+    argv = [NUMBERS.get(w, w) for w in words[1:]]
+    for i in range(2, len(argv)):
+        action = _option(argv[0], argv[i - 1]) if argv[0] in SUBCOMMANDS else None
+        if action is None or not _PLACEHOLDER.match(argv[i]):
+            continue
+        if action.choices:
+            argv[i] = str(next(iter(action.choices)))
+        elif action.type in (int, float):
+            argv[i] = "1"
+    return argv
 
 
 def _option(sub: str, flag: str) -> argparse.Action | None:

@@ -282,7 +282,7 @@ def test_media_root_from_cli_and_manifest(tmp_path: Path, capsys: pytest.Capture
     base = fake_manifest(llava / "llava_mix.json", tmp_path / "unused")
     manifest = write_manifest(tmp_path / "m.yaml", base)
     args = ["run", str(manifest), "--out", str(tmp_path / "a"), "--no-progress"]
-    assert main(args) == 0
+    assert main(args) == 1  # nothing kept: a run that made nothing says so in its exit status
     assert "0 kept of 2" in capsys.readouterr().out
     detail = pq.read_table(tmp_path / "a" / "rejects").to_pylist()[0]["detail"]
     assert str(llava) in detail and "--media-root" in detail and "input.media_root" in detail
