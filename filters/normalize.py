@@ -42,6 +42,9 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
 
+from filters.normalize_spoken import LEADING_ZERO, SPOKEN_ZEROS, spoken_numbers, spoken_tokens
+from filters.normalize_tables import ABBREVIATIONS, ABBREVIATIONS_BEFORE_NUMBER, CONTRACTIONS
+
 if TYPE_CHECKING:
     from transformers.models.whisper.english_normalizer import EnglishNumberNormalizer
 
@@ -63,6 +66,7 @@ _ANNOTATIONS = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")
 # Bounded repetition keeps long "a.b.c.d..." runs linear.
 _DOTTED_ACRONYM = re.compile(r"(?<![\w.])[a-z](?:\.[a-z]){1,9}\.?(?![\w])")
 _NUMBER_SIGN = re.compile(r"\bno\.\s?(?=\d)")
+_BEFORE_NUMBER = re.compile(r"\b(" + "|".join(ABBREVIATIONS_BEFORE_NUMBER) + r")\.?\s?(?=\d)")
 
 # --- step 4: clock times ------------------------------------------------------------------------------------------
 
@@ -79,42 +83,17 @@ _SPOKEN_SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\w.])-(?=\d)"), " minus "),
     (re.compile(r"(?<=\d) %"), "%"),
     (re.compile(r"(?<=\d) ?¢(?!\d)"), " cents"),
+    (re.compile(r"(?<=\d) ?° ?([cfk])\b"), r" degrees \1 "),  # "20°C", "20 °F"; NFKC made "℃" into "°c"
+    (re.compile(r"(?<=\d) ?°"), " degrees "),
+    (re.compile(r"(?<=\d) ?km ?/ ?hr?\b"), " kph "),
+    (re.compile(r"(?<=\d) ?m ?/ ?s\b"), " mps "),
+    (re.compile(r"(?<=\d) ?/ ?(?=\d)"), " over "),  # "3/4" is read "three over four" (or "three quarters")
 )
 
 # --- step 6: contractions -----------------------------------------------------------------------------------------
 
-# Adapted from the table inside Whisper's EnglishTextNormalizer.__init__ (not importable as data); "cannot" is in
-# step 8. Specific forms precede the generic suffixes.
 _CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r" '(?=(?:s|re|ve|ll|d|m|t)\b)", "'"),  # "it 's" -> "it's"
-        (r" (?=n't\b)", ""),  # "do n't" -> "don't"
-        (r"\bwon't\b", "will not"),
-        (r"\bcan't\b", "can not"),
-        (r"\bshan't\b", "shall not"),
-        (r"\blet's\b", "let us"),
-        (r"\bain't\b", "aint"),
-        (r"\by'all\b", "you all"),
-        (r"\bma'am\b", "madam"),
-        (r"\bwanna\b", "want to"),
-        (r"\bgotta\b", "got to"),
-        (r"\bgonna\b", "going to"),
-        (r"'d been\b", " had been"),
-        (r"'s been\b", " has been"),
-        (r"'d gone\b", " had gone"),
-        (r"'s gone\b", " has gone"),
-        (r"'d done\b", " had done"),
-        (r"'s got\b", " has got"),
-        (r"n't\b", " not"),
-        (r"'re\b", " are"),
-        (r"'s\b", " is"),
-        (r"'d\b", " would"),
-        (r"'ll\b", " will"),
-        (r"'t\b", " not"),
-        (r"'ve\b", " have"),
-        (r"'m\b", " am"),
-    )
+    (re.compile(pattern), replacement) for pattern, replacement in CONTRACTIONS
 )
 
 # --- step 7: punctuation ------------------------------------------------------------------------------------------
@@ -131,42 +110,11 @@ _WORD_BREAKS = frozenset("-\u2010\u2011_'")  # in-word marks: "twenty-one", "o'b
 # instead of trying every split of its m's (`m+h*m+` was quadratic). `m{2,}+|m++h++m++` is `m+h*m+`.
 _FILLER = re.compile(r"u++h++m*+|u++m++|h++m++|m{2,}+|m++h++m++|e++r++m++")
 
-# Abbreviation -> spoken form. "St." is street or saint, so "saint" joins them: "St. Louis" == "Saint Louis".
-_ABBREVIATIONS: dict[str, str] = {
-    "mr": "mister",
-    "mrs": "missus",
-    "miz": "ms",
-    "dr": "doctor",
-    "prof": "professor",
-    "st": "street",
-    "saint": "street",
-    "jr": "junior",
-    "sr": "senior",
-    "capt": "captain",
-    "lt": "lieutenant",
-    "sgt": "sergeant",
-    "gov": "governor",
-    "mt": "mount",
-    "ave": "avenue",
-    "rd": "road",
-    "blvd": "boulevard",
-    "vs": "versus",
-    "etc": "et cetera",
-    "etcetera": "et cetera",
-    "eg": "for example",
-    "ie": "that is",
-    "approx": "approximately",
-    "ok": "okay",
-    "cannot": "can not",
-}
-
 # --- step 9: numbers ----------------------------------------------------------------------------------------------
 
 _DIGITS = re.compile(r"\d")
 # "1999grey" -> "1999 grey" so the word step sees "grey"; ordinal/plural suffixes ("21st", "1990s") stay attached.
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])(?!(?:st|nd|rd|th|s)\b)")
-_SPOKEN_ZEROS = frozenset({"o", "oh"})  # digits only right after a number: "nineteen oh five", not "oh, I see"
-_ONE_WORD = ("a", "an")  # "a hundred" -> "one hundred"
 
 # --- step 10: tidy-ups --------------------------------------------------------------------------------------------
 
@@ -203,8 +151,8 @@ def _whisper() -> _Whisper:
     numbers = EnglishNumberNormalizer()
     # Whisper reads "o"/"oh" as zero anywhere ("oh my" -> "0 my"); step 9 rewrites them to "zero" only after a number.
     numbers.zeros = {"zero"}
-    numbers.words -= _SPOKEN_ZEROS
-    numbers.decimals -= _SPOKEN_ZEROS
+    numbers.words -= SPOKEN_ZEROS
+    numbers.decimals -= SPOKEN_ZEROS
     number_words = frozenset({*numbers.ones, *numbers.tens, *numbers.zeros, *numbers.multipliers})
     return _Whisper(numbers, number_words, frozenset(numbers.multipliers), remove_symbols_and_diacritics)
 
@@ -234,7 +182,7 @@ def _words(words: Iterable[str]) -> Iterator[str]:
         if _FILLER.fullmatch(word) and not (word == "mm" and _DIGITS.search(prev)):  # keep "5 mm"
             continue
         prev = word
-        word = _ABBREVIATIONS.get(word, word)
+        word = ABBREVIATIONS.get(word, word)
         yield BRITISH_ENGLISH_SPELLINGS.get(word, word)
 
 
@@ -245,15 +193,21 @@ def _segment(segment: str, whisper: _Whisper) -> str:
     segment = " ".join(_words(_LETTER_DIGIT.sub(" ", segment).split()))
     try:
         tokens = numbers.preprocess(segment).split()  # "and a half" -> "point five"
-        for i, token in enumerate(tokens):
-            prev = tokens[i - 1] if i else ""
-            if token in _SPOKEN_ZEROS and (prev in whisper.number_words or prev.isdigit()):
-                tokens[i] = "zero"
-            elif token in _ONE_WORD and i + 1 < len(tokens) and tokens[i + 1] in whisper.multipliers:
-                tokens[i] = "one"
-        return " ".join(numbers.process_words(tokens))
+        tokens = spoken_tokens(tokens, whisper.number_words, whisper.multipliers)
+        return " ".join(_numbers(tokens, whisper))
     except Exception:  # e.g. ints past Python's 4300-digit str limit; the contract is "never raise"
         return segment
+
+
+def _numbers(tokens: list[str], whisper: _Whisper) -> Iterator[str]:
+    """Spelled numbers -> digits, passing codes with a leading zero through: the library would drop their zero."""
+    start = 0
+    for i, token in enumerate(tokens):
+        if LEADING_ZERO.fullmatch(token):
+            yield from whisper.numbers.process_words(tokens[start:i])
+            yield token
+            start = i + 1
+    yield from whisper.numbers.process_words(tokens[start:])
 
 
 def _combine_cents(match: re.Match[str]) -> str:
@@ -283,6 +237,7 @@ def _pass(text: str, whisper: _Whisper) -> str:
     text = _ANNOTATIONS.sub(" ", text)
     # 3. dotted acronyms
     text = _NUMBER_SIGN.sub("number ", text)
+    text = _BEFORE_NUMBER.sub(lambda m: ABBREVIATIONS_BEFORE_NUMBER[m[1]] + " ", text)
     text = _DOTTED_ACRONYM.sub(lambda m: m[0].replace(".", ""), text)
     # 4. clock times
     text = _COLON_TIME.sub(lambda m: _clock(m[1], m[2]), text)
@@ -300,8 +255,8 @@ def _pass(text: str, whisper: _Whisper) -> str:
     text = unicodedata.normalize("NFC", whisper.strip_symbols(text, keep=_KEEP_SYMBOLS)).lower()
     # 8. words and 9. numbers, per segment
     text = " ".join(_segment(segment, whisper) for segment in text.split(_SEGMENT) if segment.strip())
-    # 10. tidy-ups
-    return " ".join(_tidy(text).split())
+    # 10. tidy-ups, then spoken forms of times, fractions and digit strings
+    return spoken_numbers(" ".join(_tidy(text).split()))
 
 
 def normalize_text(text: str) -> str:
