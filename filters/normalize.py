@@ -3,27 +3,43 @@
 A query such as "Dr. Smith paid $3.50 at 3:30 pm" is spoken by TTS and transcribed by Whisper, which may write
 "Doctor Smith paid three dollars fifty at three thirty p.m." or use digits. Judging that round trip by WER needs
 both sides in one form first. `normalize_text` produces that form: lowercase words with no punctuation, numbers as
-digits, abbreviations and contractions expanded, American spelling. The output is meant for comparison, not reading
-("it's" and the possessive "John's" both become "... is"; "St.", "saint" and "street" all become "street";
-"one" becomes "1").
+digits, abbreviations and contractions expanded, units as one short token, American spelling. The output is meant
+for comparison, not reading ("it's" and the possessive "John's" both become "... is"; "St.", "saint" and "street"
+all become "street"; "one" becomes "1"; "5 kilometres" becomes "5 km"; "3/4" and "three quarters" "3 over 4").
 
 Pipeline, in order (later steps rely on what earlier ones removed or kept):
 
 1. NFKC, lowercase, one apostrophe character, one space between words.
 2. Drop ASR annotations in [brackets] and <tags>; keep (parenthesised) words, since TTS reads those aloud.
-3. Join dotted acronyms ("u.s." -> "us", "p.m." -> "pm", "e.g." -> "eg"); "no." before a digit -> "number".
+3. Join dotted acronyms ("u.s." -> "us", "p.m." -> "pm", "e.g." -> "eg"); "no." before a digit -> "number",
+   "fig. 3" -> "figure 3" (and "eq.", "vol.", "ch.", "sec.", "pt.": words only before a number).
 4. Clock times to the form "three thirty" parses to: "3:30" -> "330", "10:00" -> "10"; "o'clock" dropped.
-5. Symbols read as words: "&" "+" "@" "#1", and a leading minus ("-5" -> "minus 5").
+5. Symbols read as words: "&" "+" "@" "#1", a leading minus ("-5" -> "minus 5"), "°C" -> "degrees c",
+   "km/h" -> "kph", and a slash between digits -> "over" ("3/4" is read "three over four").
 6. Contractions expanded ("don't" -> "do not", "won't" -> "will not", "I'm" -> "i am").
 7. Punctuation: thousands commas dropped; other punctuation (commas, sentence periods, ...) splits the text into
-   segments so numbers never merge across it ("one, two" stays two numbers); decimal points and "$ % ¢ € £" are
-   kept for the number step; other symbols and diacritics are dropped.
-8. Per word (after splitting "1999grey" but not "21st"): fillers ("um", "uh") dropped, abbreviations expanded
-   ("dr" -> "doctor"), British -> American spelling (the `breame` package's 1,700-word table).
-9. Spelled numbers -> digits per segment, by Whisper's `EnglishNumberNormalizer` from `transformers`: cardinals,
-   ordinals ("twenty first" -> "21st"), years ("nineteen oh five" -> "1905"), decimals, money, percent.
-10. Tidy-ups the library lacks: "$3 50" / "$3.5" -> "$3.50", "$3.00" -> "$3", "3 p m" -> "3 pm", "3.30 pm" -> "330 pm",
-    ".5" -> "0.5"; then stray symbols dropped and spaces collapsed.
+   segments so numbers do not merge across it in this pass; decimal points and "$ % ¢ € £" are kept for the number
+   step; other symbols and diacritics are dropped.
+8. Per word (after splitting "1999grey" but not "21st"): fillers ("um", "uh") dropped, abbreviations and titles
+   expanded ("dr" -> "doctor", "gen" -> "general"), British -> American spelling (`breame`'s 1,700-word table).
+9. Words next to numbers (`filters.normalize_spoken.spoken_tokens`): "oh" as zero after a number or before two
+   digits ("oh one two"), "double"/"triple" a digit, fraction words ("two thirds" -> "2 over 3"; "a third time" and
+   "twenty third" are no fractions), units after a number ("kilometers" -> "km", "miles per hour" -> "mph",
+   "degrees c" -> "degrees celsius"; "one second" is a duration, "twenty second" an ordinal).
+10. Spelled numbers -> digits per segment, by Whisper's `EnglishNumberNormalizer` from `transformers`: cardinals,
+    ordinals ("twenty first" -> "21st"), years ("nineteen oh five" -> "1905"), decimals, money, percent. Codes with
+    a leading zero ("0123", "007") pass around it: it would read them as integers and drop the zero.
+11. Tidy-ups the library lacks: "$3 50" / "$3.5" -> "$3.50", "$3.00" -> "$3", "3 p m" -> "3 pm", "3.30 pm" -> "330
+    pm", ".5" -> "0.5"; stray symbols dropped; then `spoken_numbers`: clock phrases ("half past 3" -> "330",
+    "quarter to 4" -> "345", "10 past 3" -> "310"), mixed fractions ("2 and 1 over 2" -> "2.5", like "two and a
+    half"), pence ("£0.50" -> "50 pence"), and neighbouring integers joined ("0 1 2 3" -> "0123", "555 1234" ->
+    "5551234"), since Whisper's number step joins "five five five" the same way.
+
+Deliberate limits, so that real mishearings still count: "three fifty" with no currency word stays "350" (it is as
+likely 3:50 or 350 as $3.50); "twenty to four" stays as it is (a score as often as 3:40; "twenty minutes to four"
+is a time); "noon", "midnight" and "in the afternoon" are left alone (no TTS reading of a written time produces
+them); "5k" is not kelvin. Joining integers means "one, two, three" ends as "123", like "one hundred twenty three":
+a digit string reads either way, and no recognizer confuses a count with a number.
 
 The whole pipeline is repeated until its output stops changing (one extra check pass for real text), which makes
 `normalize_text` idempotent by construction: step 7's segment breaks are gone from the output, so a second pass
@@ -110,13 +126,13 @@ _WORD_BREAKS = frozenset("-\u2010\u2011_'")  # in-word marks: "twenty-one", "o'b
 # instead of trying every split of its m's (`m+h*m+` was quadratic). `m{2,}+|m++h++m++` is `m+h*m+`.
 _FILLER = re.compile(r"u++h++m*+|u++m++|h++m++|m{2,}+|m++h++m++|e++r++m++")
 
-# --- step 9: numbers ----------------------------------------------------------------------------------------------
+# --- step 10: numbers ---------------------------------------------------------------------------------------------
 
 _DIGITS = re.compile(r"\d")
 # "1999grey" -> "1999 grey" so the word step sees "grey"; ordinal/plural suffixes ("21st", "1990s") stay attached.
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])(?!(?:st|nd|rd|th|s)\b)")
 
-# --- step 10: tidy-ups --------------------------------------------------------------------------------------------
+# --- step 11: tidy-ups -------------------------------------------------------------------------------------------
 
 _LEADING_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")
 _AM_PM = re.compile(r"(?<=\d) ([ap]) m\b")
@@ -149,7 +165,7 @@ def _whisper() -> _Whisper:
     )
 
     numbers = EnglishNumberNormalizer()
-    # Whisper reads "o"/"oh" as zero anywhere ("oh my" -> "0 my"); step 9 rewrites them to "zero" only after a number.
+    # Whisper reads "o"/"oh" as zero anywhere ("oh my" -> "0 my"); step 9 decides where they are zeros.
     numbers.zeros = {"zero"}
     numbers.words -= SPOKEN_ZEROS
     numbers.decimals -= SPOKEN_ZEROS
@@ -253,9 +269,9 @@ def _pass(text: str, whisper: _Whisper) -> str:
     text = _SENTENCE_PERIOD.sub(_SEGMENT, text)
     text = _segment_punctuation(text)
     text = unicodedata.normalize("NFC", whisper.strip_symbols(text, keep=_KEEP_SYMBOLS)).lower()
-    # 8. words and 9. numbers, per segment
+    # 8. words, 9. words next to numbers and 10. numbers, per segment
     text = " ".join(_segment(segment, whisper) for segment in text.split(_SEGMENT) if segment.strip())
-    # 10. tidy-ups, then spoken forms of times, fractions and digit strings
+    # 11. tidy-ups, then clock phrases, fractions, pence and digit runs
     return spoken_numbers(" ".join(_tidy(text).split()))
 
 

@@ -33,6 +33,8 @@ __all__ = ["LEADING_ZERO", "SPOKEN_ZEROS", "spoken_numbers", "spoken_tokens"]
 SPOKEN_ZEROS = frozenset({"o", "oh"})
 _ONE_WORD = frozenset({"a", "an"})  # "a hundred" -> "one hundred"
 _NUMBER_TOKEN = re.compile(r"[$£€]?\d+(?:\.\d+)?")
+# Words that may start a unit after a number: the unit rule is tried only for these.
+_UNIT_STARTS = frozenset({*UNITS, "second", *(phrase[0] for phrase in UNIT_PHRASES), *(pair[0] for pair in UNIT_PAIRS)})
 # A digit string with a leading zero is a code ("0123", "007"): Whisper's number step would read it as an int.
 LEADING_ZERO = re.compile(r"0\d+")
 
@@ -118,7 +120,7 @@ def spoken_tokens(tokens: list[str], number_words: frozenset[str], multipliers: 
             rewritten = "one"
         elif word in FRACTION_PLURAL or word in FRACTION_SINGULAR:
             rewritten = _fraction(scan, word)
-        if rewritten is None:
+        if rewritten is None and word in _UNIT_STARTS:
             rewritten = _unit(scan, word)
         if rewritten is None:
             scan.out.append(word)
