@@ -137,6 +137,8 @@ _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])(?!(?:st|nd|rd|th|
 _LEADING_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")
 _AM_PM = re.compile(r"(?<=\d) ([ap]) m\b")
 _DOTTED_TIME = re.compile(r"(?<![\d.$£€])(\d{1,2})\.(\d{2})(?= [ap]m\b)")
+# Whisper writes "ten oh five" as "10.05" after "at"/"until": a time there, as "3:30" is ("at 3.14" is rare).
+_DOTTED_TIME_AFTER = re.compile(r"\b(at|until|till|by|before|after|from|around) (1[0-2]|[1-9])\.([0-5]\d)(?![\d.])")
 _DOLLARS_CENTS = re.compile(r"([$£€])(\d+) (\d{2})(?![\w.%])")
 _CENTS_SYMBOL = re.compile(r"([$£€])(\d+) (?:and )?¢(\d{1,2})(?![\w.])")
 _ONE_DECIMAL = re.compile(r"([$£€]\d+\.\d)(?![\d.])")
@@ -235,6 +237,7 @@ def _tidy(text: str) -> str:
     text = _LEADING_DECIMAL.sub("0.", text)
     text = _AM_PM.sub(r" \1m", text)
     text = _DOTTED_TIME.sub(lambda m: _clock(m[1], m[2]), text)
+    text = _DOTTED_TIME_AFTER.sub(lambda m: f"{m[1]} {_clock(m[2], m[3])}", text)
     text = _DOLLARS_CENTS.sub(r"\1\2.\3", text)
     text = _CENTS_SYMBOL.sub(_combine_cents, text)
     text = _ONE_DECIMAL.sub(r"\g<1>0", text)

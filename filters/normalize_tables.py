@@ -139,17 +139,20 @@ _UNIT_SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 UNITS: dict[str, str] = {spelling: unit for unit, spellings in _UNIT_SPELLINGS.items() for spelling in spellings}
 
-# Three-word unit phrases after a number (checked before the one-word table).
+# Three-word unit phrases after a number (checked before the one-word table): "miles per hour", "km an hour",
+# "m per second" (Whisper writes the unit short and the rest long; its number step would make "second" "2nd").
+_SPEEDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "mph": (_UNIT_SPELLINGS["mi"], ("hour", "hr", "h")),
+    "kph": (_UNIT_SPELLINGS["km"], ("hour", "hr", "h")),
+    "mps": (_UNIT_SPELLINGS["m"], ("second", "sec", "s")),
+}
 UNIT_PHRASES: dict[tuple[str, str, str], str] = {
-    (distance, per, "hour"): unit
-    for unit, distances in (("mph", ("mile", "miles")), ("kph", ("kilometer", "kilometers", "km")))
+    (distance, per, time): unit
+    for unit, (distances, times) in _SPEEDS.items()
     for distance in distances
     for per in ("per", "an", "a")
-} | {
-    ("meter", "per", "second"): "mps",
-    ("meters", "per", "second"): "mps",
-    ("kilowatt", "per", "hour"): "kwh",
-}
+    for time in times
+} | {("kilowatt", "per", "hour"): "kwh"}
 # Two-word unit phrases after a number.
 UNIT_PAIRS: dict[tuple[str, str], str] = {
     ("kilowatt", "hour"): "kwh",
