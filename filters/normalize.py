@@ -13,7 +13,8 @@ Pipeline, in order (later steps rely on what earlier ones removed or kept):
 2. Drop ASR annotations in [brackets] and <tags>; keep (parenthesised) words, since TTS reads those aloud.
 3. Join dotted acronyms ("u.s." -> "us", "p.m." -> "pm", "e.g." -> "eg"); "no." before a digit -> "number",
    "fig. 3" -> "figure 3" (and "eq.", "vol.", "ch.", "sec.", "pt.": words only before a number).
-4. Clock times to the form "three thirty" parses to: "3:30" -> "330", "10:00" -> "10"; "o'clock" dropped.
+4. Clock times to the form "three thirty" parses to: "3:30" -> "330", "10:00" -> "10"; "o'clock" dropped;
+   ISO dates as read: "2024-05-21" -> "may 21st 2024".
 5. Symbols read as words: "&" "+" "@" "#1", a leading minus ("-5" -> "minus 5"), "°C" -> "degrees c",
    "km/h" -> "kph", and a slash between digits -> "over" ("3/4" is read "three over four").
 6. Contractions expanded ("don't" -> "do not", "won't" -> "will not", "I'm" -> "i am").
@@ -59,7 +60,13 @@ from typing import TYPE_CHECKING, NamedTuple
 from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
 
 from filters.normalize_spoken import LEADING_ZERO, SPOKEN_ZEROS, spoken_numbers, spoken_tokens
-from filters.normalize_tables import ABBREVIATIONS, ABBREVIATIONS_BEFORE_NUMBER, CONTRACTIONS
+from filters.normalize_tables import (
+    ABBREVIATIONS,
+    ABBREVIATIONS_BEFORE_NUMBER,
+    BEFORE_NUMBER_WITH_DOT_ONLY,
+    CONTRACTIONS,
+    MONTHS,
+)
 
 if TYPE_CHECKING:
     from transformers.models.whisper.english_normalizer import EnglishNumberNormalizer
@@ -82,12 +89,20 @@ _ANNOTATIONS = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")
 # Bounded repetition keeps long "a.b.c.d..." runs linear.
 _DOTTED_ACRONYM = re.compile(r"(?<![\w.])[a-z](?:\.[a-z]){1,9}\.?(?![\w])")
 _NUMBER_SIGN = re.compile(r"\bno\.\s?(?=\d)")
-_BEFORE_NUMBER = re.compile(r"\b(" + "|".join(ABBREVIATIONS_BEFORE_NUMBER) + r")\.?\s?(?=\d)")
+_BEFORE_NUMBER = re.compile(
+    r"\b(?:("
+    + "|".join(sorted(set(ABBREVIATIONS_BEFORE_NUMBER) - BEFORE_NUMBER_WITH_DOT_ONLY))
+    + r")\.?|("
+    + "|".join(sorted(BEFORE_NUMBER_WITH_DOT_ONLY))
+    + r")\.)\s?(?=\d)"
+)
 
 # --- step 4: clock times ------------------------------------------------------------------------------------------
 
 _COLON_TIME = re.compile(r"(?<![\d:.$£€])(\d{1,2}):(\d{2})(?![\d:])")
 _OCLOCK = re.compile(r"\bo\s?'?\s?clock\b")
+# ISO dates are read "May twenty-first, 2024" (as `datagen.speakable` says them).
+_ISO_DATE = re.compile(r"\b((?:1[6-9]|20)\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b")
 
 # --- step 5: symbols spoken as words ------------------------------------------------------------------------------
 
@@ -180,6 +195,12 @@ def _clock(hours: str, minutes: str) -> str:
     return hours if minutes == "00" else hours + minutes
 
 
+def _iso_date(match: re.Match[str]) -> str:
+    day = int(match[3])
+    suffix = "th" if day in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{MONTHS[int(match[2]) - 1]} {day}{suffix} {match[1]}"
+
+
 def _segment_punctuation(text: str) -> str:
     """Turn sentence punctuation into segment breaks and in-word joiners into spaces; leave symbols for later."""
     out: list[str] = []
@@ -256,11 +277,12 @@ def _pass(text: str, whisper: _Whisper) -> str:
     text = _ANNOTATIONS.sub(" ", text)
     # 3. dotted acronyms
     text = _NUMBER_SIGN.sub("number ", text)
-    text = _BEFORE_NUMBER.sub(lambda m: ABBREVIATIONS_BEFORE_NUMBER[m[1]] + " ", text)
+    text = _BEFORE_NUMBER.sub(lambda m: ABBREVIATIONS_BEFORE_NUMBER[m[1] or m[2]] + " ", text)
     text = _DOTTED_ACRONYM.sub(lambda m: m[0].replace(".", ""), text)
     # 4. clock times
     text = _COLON_TIME.sub(lambda m: _clock(m[1], m[2]), text)
     text = _OCLOCK.sub(" ", text)
+    text = _ISO_DATE.sub(_iso_date, text)
     # 5. symbols read as words
     for pattern, replacement in _SPOKEN_SYMBOLS:
         text = pattern.sub(replacement, text)

@@ -81,7 +81,7 @@ ABBREVIATIONS: dict[str, str] = {
     "cannot": "can not",
 }
 
-# Abbreviation (written with or without its dot) -> word, only right before a digit: "Fig. 3" -> "figure 3".
+# Abbreviation -> word, only right before a digit: "Fig. 3" / "fig 3" -> "figure 3".
 ABBREVIATIONS_BEFORE_NUMBER: dict[str, str] = {
     "fig": "figure",
     "eq": "equation",
@@ -90,6 +90,8 @@ ABBREVIATIONS_BEFORE_NUMBER: dict[str, str] = {
     "sec": "section",
     "pt": "part",
 }
+# Of those, the ones that need their dot: "30 sec 5 min" is two durations, "Sec. 5" a section.
+BEFORE_NUMBER_WITH_DOT_ONLY = frozenset({"ch", "sec", "pt"})
 
 # Unit word right after a number -> one canonical token, so "5 km", "5 kilometers" and "five kilometres" meet.
 # "lb" maps to "pounds" because Whisper's number step already turns "5 pounds" into "£5": the two are one sound.
@@ -206,6 +208,11 @@ FRACTION_SINGULAR_AFTER: dict[str, frozenset[int]] = {
 }
 # Words after "quarter"/"half" that make it a clock time, not a fraction: "a quarter past three".
 CLOCK_RELATIONS = frozenset({"past", "after", "to", "till"})
+
+MONTHS = (
+    "january", "february", "march", "april", "may", "june",
+    "july", "august", "september", "october", "november", "december",
+)  # fmt: skip
 
 # Digits a person reads one by one; "double"/"triple" repeat the next one ("double oh seven" -> "007").
 SINGLE_DIGITS = frozenset(
