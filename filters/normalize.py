@@ -3,27 +3,44 @@
 A query such as "Dr. Smith paid $3.50 at 3:30 pm" is spoken by TTS and transcribed by Whisper, which may write
 "Doctor Smith paid three dollars fifty at three thirty p.m." or use digits. Judging that round trip by WER needs
 both sides in one form first. `normalize_text` produces that form: lowercase words with no punctuation, numbers as
-digits, abbreviations and contractions expanded, American spelling. The output is meant for comparison, not reading
-("it's" and the possessive "John's" both become "... is"; "St.", "saint" and "street" all become "street";
-"one" becomes "1").
+digits, abbreviations and contractions expanded, units as one short token, American spelling. The output is meant
+for comparison, not reading ("it's" and the possessive "John's" both become "... is"; "St.", "saint" and "street"
+all become "street"; "one" becomes "1"; "5 kilometres" becomes "5 km"; "3/4" and "three quarters" "3 over 4").
 
 Pipeline, in order (later steps rely on what earlier ones removed or kept):
 
 1. NFKC, lowercase, one apostrophe character, one space between words.
 2. Drop ASR annotations in [brackets] and <tags>; keep (parenthesised) words, since TTS reads those aloud.
-3. Join dotted acronyms ("u.s." -> "us", "p.m." -> "pm", "e.g." -> "eg"); "no." before a digit -> "number".
-4. Clock times to the form "three thirty" parses to: "3:30" -> "330", "10:00" -> "10"; "o'clock" dropped.
-5. Symbols read as words: "&" "+" "@" "#1", and a leading minus ("-5" -> "minus 5").
+3. Join dotted acronyms ("u.s." -> "us", "p.m." -> "pm", "e.g." -> "eg"); "no." before a digit -> "number",
+   "fig. 3" -> "figure 3" (and "eq.", "vol.", "ch.", "sec.", "pt.": words only before a number).
+4. Clock times to the form "three thirty" parses to: "3:30" -> "330", "10:00" -> "10"; "o'clock" dropped;
+   ISO dates as read: "2024-05-21" -> "may 21st 2024".
+5. Symbols read as words: "&" "+" "@" "#1", a leading minus ("-5" -> "minus 5"), "°C" -> "degrees c",
+   "km/h" -> "kph", and a slash between digits -> "over" ("3/4" is read "three over four").
 6. Contractions expanded ("don't" -> "do not", "won't" -> "will not", "I'm" -> "i am").
 7. Punctuation: thousands commas dropped; other punctuation (commas, sentence periods, ...) splits the text into
-   segments so numbers never merge across it ("one, two" stays two numbers); decimal points and "$ % ¢ € £" are
-   kept for the number step; other symbols and diacritics are dropped.
-8. Per word (after splitting "1999grey" but not "21st"): fillers ("um", "uh") dropped, abbreviations expanded
-   ("dr" -> "doctor"), British -> American spelling (the `breame` package's 1,700-word table).
-9. Spelled numbers -> digits per segment, by Whisper's `EnglishNumberNormalizer` from `transformers`: cardinals,
-   ordinals ("twenty first" -> "21st"), years ("nineteen oh five" -> "1905"), decimals, money, percent.
-10. Tidy-ups the library lacks: "$3 50" / "$3.5" -> "$3.50", "$3.00" -> "$3", "3 p m" -> "3 pm", "3.30 pm" -> "330 pm",
-    ".5" -> "0.5"; then stray symbols dropped and spaces collapsed.
+   segments so numbers do not merge across it in this pass; decimal points and "$ % ¢ € £" are kept for the number
+   step; other symbols and diacritics are dropped.
+8. Per word (after splitting "1999grey" but not "21st"): fillers ("um", "uh") dropped, abbreviations and titles
+   expanded ("dr" -> "doctor", "gen" -> "general"), British -> American spelling (`breame`'s 1,700-word table).
+9. Words next to numbers (`filters.normalize_spoken.spoken_tokens`): "oh" as zero after a number or before two
+   digits ("oh one two"), "double"/"triple" a digit, fraction words ("two thirds" -> "2 over 3"; "a third time" and
+   "twenty third" are no fractions), units after a number ("kilometers" -> "km", "miles per hour" -> "mph",
+   "degrees c" -> "degrees celsius"; "one second" is a duration, "twenty second" an ordinal).
+10. Spelled numbers -> digits per segment, by Whisper's `EnglishNumberNormalizer` from `transformers`: cardinals,
+    ordinals ("twenty first" -> "21st"), years ("nineteen oh five" -> "1905"), decimals, money, percent. Codes with
+    a leading zero ("0123", "007") pass around it: it would read them as integers and drop the zero.
+11. Tidy-ups the library lacks: "$3 50" / "$3.5" -> "$3.50", "$3.00" -> "$3", "3 p m" -> "3 pm", "3.30 pm" -> "330
+    pm", ".5" -> "0.5"; stray symbols dropped; then `spoken_numbers`: clock phrases ("half past 3" -> "330",
+    "quarter to 4" -> "345", "10 past 3" -> "310"), mixed fractions ("2 and 1 over 2" -> "2.5", like "two and a
+    half"), pence ("£0.50" -> "50 pence"), and neighbouring integers joined ("0 1 2 3" -> "0123", "555 1234" ->
+    "5551234"), since Whisper's number step joins "five five five" the same way.
+
+Deliberate limits, so that real mishearings still count: "three fifty" with no currency word stays "350" (it is as
+likely 3:50 or 350 as $3.50); "twenty to four" stays as it is (a score as often as 3:40; "twenty minutes to four"
+is a time); "noon", "midnight" and "in the afternoon" are left alone (no TTS reading of a written time produces
+them); "5k" is not kelvin. Joining integers means "one, two, three" ends as "123", like "one hundred twenty three":
+a digit string reads either way, and no recognizer confuses a count with a number.
 
 The whole pipeline is repeated until its output stops changing (one extra check pass for real text), which makes
 `normalize_text` idempotent by construction: step 7's segment breaks are gone from the output, so a second pass
@@ -41,6 +58,15 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, NamedTuple
 
 from breame.data.spelling_constants import BRITISH_ENGLISH_SPELLINGS
+
+from filters.normalize_spoken import LEADING_ZERO, SPOKEN_ZEROS, spoken_numbers, spoken_tokens
+from filters.normalize_tables import (
+    ABBREVIATIONS,
+    ABBREVIATIONS_BEFORE_NUMBER,
+    BEFORE_NUMBER_WITH_DOT_ONLY,
+    CONTRACTIONS,
+    MONTHS,
+)
 
 if TYPE_CHECKING:
     from transformers.models.whisper.english_normalizer import EnglishNumberNormalizer
@@ -63,11 +89,20 @@ _ANNOTATIONS = re.compile(r"\[[^\[\]]*\]|<[^<>]*>")
 # Bounded repetition keeps long "a.b.c.d..." runs linear.
 _DOTTED_ACRONYM = re.compile(r"(?<![\w.])[a-z](?:\.[a-z]){1,9}\.?(?![\w])")
 _NUMBER_SIGN = re.compile(r"\bno\.\s?(?=\d)")
+_BEFORE_NUMBER = re.compile(
+    r"\b(?:("
+    + "|".join(sorted(set(ABBREVIATIONS_BEFORE_NUMBER) - BEFORE_NUMBER_WITH_DOT_ONLY))
+    + r")\.?|("
+    + "|".join(sorted(BEFORE_NUMBER_WITH_DOT_ONLY))
+    + r")\.)\s?(?=\d)"
+)
 
 # --- step 4: clock times ------------------------------------------------------------------------------------------
 
 _COLON_TIME = re.compile(r"(?<![\d:.$£€])(\d{1,2}):(\d{2})(?![\d:])")
 _OCLOCK = re.compile(r"\bo\s?'?\s?clock\b")
+# ISO dates are read "May twenty-first, 2024" (as `datagen.speakable` says them).
+_ISO_DATE = re.compile(r"\b((?:1[6-9]|20)\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])\b")
 
 # --- step 5: symbols spoken as words ------------------------------------------------------------------------------
 
@@ -79,42 +114,17 @@ _SPOKEN_SYMBOLS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"(?<![\w.])-(?=\d)"), " minus "),
     (re.compile(r"(?<=\d) %"), "%"),
     (re.compile(r"(?<=\d) ?¢(?!\d)"), " cents"),
+    (re.compile(r"(?<=\d) ?° ?([cfk])\b"), r" degrees \1 "),  # "20°C", "20 °F"; NFKC made "℃" into "°c"
+    (re.compile(r"(?<=\d) ?°"), " degrees "),
+    (re.compile(r"(?<=\d) ?km ?/ ?hr?\b"), " kph "),
+    (re.compile(r"(?<=\d) ?m ?/ ?s\b"), " mps "),
+    (re.compile(r"(?<=\d) ?/ ?(?=\d)"), " over "),  # "3/4" is read "three over four" (or "three quarters")
 )
 
 # --- step 6: contractions -----------------------------------------------------------------------------------------
 
-# Adapted from the table inside Whisper's EnglishTextNormalizer.__init__ (not importable as data); "cannot" is in
-# step 8. Specific forms precede the generic suffixes.
 _CONTRACTIONS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
-    (re.compile(pattern), replacement)
-    for pattern, replacement in (
-        (r" '(?=(?:s|re|ve|ll|d|m|t)\b)", "'"),  # "it 's" -> "it's"
-        (r" (?=n't\b)", ""),  # "do n't" -> "don't"
-        (r"\bwon't\b", "will not"),
-        (r"\bcan't\b", "can not"),
-        (r"\bshan't\b", "shall not"),
-        (r"\blet's\b", "let us"),
-        (r"\bain't\b", "aint"),
-        (r"\by'all\b", "you all"),
-        (r"\bma'am\b", "madam"),
-        (r"\bwanna\b", "want to"),
-        (r"\bgotta\b", "got to"),
-        (r"\bgonna\b", "going to"),
-        (r"'d been\b", " had been"),
-        (r"'s been\b", " has been"),
-        (r"'d gone\b", " had gone"),
-        (r"'s gone\b", " has gone"),
-        (r"'d done\b", " had done"),
-        (r"'s got\b", " has got"),
-        (r"n't\b", " not"),
-        (r"'re\b", " are"),
-        (r"'s\b", " is"),
-        (r"'d\b", " would"),
-        (r"'ll\b", " will"),
-        (r"'t\b", " not"),
-        (r"'ve\b", " have"),
-        (r"'m\b", " am"),
-    )
+    (re.compile(pattern), replacement) for pattern, replacement in CONTRACTIONS
 )
 
 # --- step 7: punctuation ------------------------------------------------------------------------------------------
@@ -131,48 +141,19 @@ _WORD_BREAKS = frozenset("-\u2010\u2011_'")  # in-word marks: "twenty-one", "o'b
 # instead of trying every split of its m's (`m+h*m+` was quadratic). `m{2,}+|m++h++m++` is `m+h*m+`.
 _FILLER = re.compile(r"u++h++m*+|u++m++|h++m++|m{2,}+|m++h++m++|e++r++m++")
 
-# Abbreviation -> spoken form. "St." is street or saint, so "saint" joins them: "St. Louis" == "Saint Louis".
-_ABBREVIATIONS: dict[str, str] = {
-    "mr": "mister",
-    "mrs": "missus",
-    "miz": "ms",
-    "dr": "doctor",
-    "prof": "professor",
-    "st": "street",
-    "saint": "street",
-    "jr": "junior",
-    "sr": "senior",
-    "capt": "captain",
-    "lt": "lieutenant",
-    "sgt": "sergeant",
-    "gov": "governor",
-    "mt": "mount",
-    "ave": "avenue",
-    "rd": "road",
-    "blvd": "boulevard",
-    "vs": "versus",
-    "etc": "et cetera",
-    "etcetera": "et cetera",
-    "eg": "for example",
-    "ie": "that is",
-    "approx": "approximately",
-    "ok": "okay",
-    "cannot": "can not",
-}
-
-# --- step 9: numbers ----------------------------------------------------------------------------------------------
+# --- step 10: numbers ---------------------------------------------------------------------------------------------
 
 _DIGITS = re.compile(r"\d")
 # "1999grey" -> "1999 grey" so the word step sees "grey"; ordinal/plural suffixes ("21st", "1990s") stay attached.
 _LETTER_DIGIT = re.compile(r"(?<=[a-z])(?=\d)|(?<=\d)(?=[a-z])(?!(?:st|nd|rd|th|s)\b)")
-_SPOKEN_ZEROS = frozenset({"o", "oh"})  # digits only right after a number: "nineteen oh five", not "oh, I see"
-_ONE_WORD = ("a", "an")  # "a hundred" -> "one hundred"
 
-# --- step 10: tidy-ups --------------------------------------------------------------------------------------------
+# --- step 11: tidy-ups -------------------------------------------------------------------------------------------
 
 _LEADING_DECIMAL = re.compile(r"(?<![\w.])\.(?=\d)")
 _AM_PM = re.compile(r"(?<=\d) ([ap]) m\b")
 _DOTTED_TIME = re.compile(r"(?<![\d.$£€])(\d{1,2})\.(\d{2})(?= [ap]m\b)")
+# Whisper writes "ten oh five" as "10.05" after "at"/"until": a time there, as "3:30" is ("at 3.14" is rare).
+_DOTTED_TIME_AFTER = re.compile(r"\b(at|until|till|by|before|after|from|around) (1[0-2]|[1-9])\.([0-5]\d)(?![\d.])")
 _DOLLARS_CENTS = re.compile(r"([$£€])(\d+) (\d{2})(?![\w.%])")
 _CENTS_SYMBOL = re.compile(r"([$£€])(\d+) (?:and )?¢(\d{1,2})(?![\w.])")
 _ONE_DECIMAL = re.compile(r"([$£€]\d+\.\d)(?![\d.])")
@@ -201,10 +182,10 @@ def _whisper() -> _Whisper:
     )
 
     numbers = EnglishNumberNormalizer()
-    # Whisper reads "o"/"oh" as zero anywhere ("oh my" -> "0 my"); step 9 rewrites them to "zero" only after a number.
+    # Whisper reads "o"/"oh" as zero anywhere ("oh my" -> "0 my"); step 9 decides where they are zeros.
     numbers.zeros = {"zero"}
-    numbers.words -= _SPOKEN_ZEROS
-    numbers.decimals -= _SPOKEN_ZEROS
+    numbers.words -= SPOKEN_ZEROS
+    numbers.decimals -= SPOKEN_ZEROS
     number_words = frozenset({*numbers.ones, *numbers.tens, *numbers.zeros, *numbers.multipliers})
     return _Whisper(numbers, number_words, frozenset(numbers.multipliers), remove_symbols_and_diacritics)
 
@@ -212,6 +193,12 @@ def _whisper() -> _Whisper:
 def _clock(hours: str, minutes: str) -> str:
     """Spell a clock time the way the number step parses its spoken form: "three thirty" -> 330, "ten" -> 10."""
     return hours if minutes == "00" else hours + minutes
+
+
+def _iso_date(match: re.Match[str]) -> str:
+    day = int(match[3])
+    suffix = "th" if day in (11, 12, 13) else {1: "st", 2: "nd", 3: "rd"}.get(day % 10, "th")
+    return f"{MONTHS[int(match[2]) - 1]} {day}{suffix} {match[1]}"
 
 
 def _segment_punctuation(text: str) -> str:
@@ -234,7 +221,7 @@ def _words(words: Iterable[str]) -> Iterator[str]:
         if _FILLER.fullmatch(word) and not (word == "mm" and _DIGITS.search(prev)):  # keep "5 mm"
             continue
         prev = word
-        word = _ABBREVIATIONS.get(word, word)
+        word = ABBREVIATIONS.get(word, word)
         yield BRITISH_ENGLISH_SPELLINGS.get(word, word)
 
 
@@ -245,15 +232,21 @@ def _segment(segment: str, whisper: _Whisper) -> str:
     segment = " ".join(_words(_LETTER_DIGIT.sub(" ", segment).split()))
     try:
         tokens = numbers.preprocess(segment).split()  # "and a half" -> "point five"
-        for i, token in enumerate(tokens):
-            prev = tokens[i - 1] if i else ""
-            if token in _SPOKEN_ZEROS and (prev in whisper.number_words or prev.isdigit()):
-                tokens[i] = "zero"
-            elif token in _ONE_WORD and i + 1 < len(tokens) and tokens[i + 1] in whisper.multipliers:
-                tokens[i] = "one"
-        return " ".join(numbers.process_words(tokens))
+        tokens = spoken_tokens(tokens, whisper.number_words, whisper.multipliers)
+        return " ".join(_numbers(tokens, whisper))
     except Exception:  # e.g. ints past Python's 4300-digit str limit; the contract is "never raise"
         return segment
+
+
+def _numbers(tokens: list[str], whisper: _Whisper) -> Iterator[str]:
+    """Spelled numbers -> digits, passing codes with a leading zero through: the library would drop their zero."""
+    start = 0
+    for i, token in enumerate(tokens):
+        if LEADING_ZERO.fullmatch(token):
+            yield from whisper.numbers.process_words(tokens[start:i])
+            yield token
+            start = i + 1
+    yield from whisper.numbers.process_words(tokens[start:])
 
 
 def _combine_cents(match: re.Match[str]) -> str:
@@ -265,6 +258,7 @@ def _tidy(text: str) -> str:
     text = _LEADING_DECIMAL.sub("0.", text)
     text = _AM_PM.sub(r" \1m", text)
     text = _DOTTED_TIME.sub(lambda m: _clock(m[1], m[2]), text)
+    text = _DOTTED_TIME_AFTER.sub(lambda m: f"{m[1]} {_clock(m[2], m[3])}", text)
     text = _DOLLARS_CENTS.sub(r"\1\2.\3", text)
     text = _CENTS_SYMBOL.sub(_combine_cents, text)
     text = _ONE_DECIMAL.sub(r"\g<1>0", text)
@@ -283,10 +277,12 @@ def _pass(text: str, whisper: _Whisper) -> str:
     text = _ANNOTATIONS.sub(" ", text)
     # 3. dotted acronyms
     text = _NUMBER_SIGN.sub("number ", text)
+    text = _BEFORE_NUMBER.sub(lambda m: ABBREVIATIONS_BEFORE_NUMBER[m[1] or m[2]] + " ", text)
     text = _DOTTED_ACRONYM.sub(lambda m: m[0].replace(".", ""), text)
     # 4. clock times
     text = _COLON_TIME.sub(lambda m: _clock(m[1], m[2]), text)
     text = _OCLOCK.sub(" ", text)
+    text = _ISO_DATE.sub(_iso_date, text)
     # 5. symbols read as words
     for pattern, replacement in _SPOKEN_SYMBOLS:
         text = pattern.sub(replacement, text)
@@ -298,10 +294,10 @@ def _pass(text: str, whisper: _Whisper) -> str:
     text = _SENTENCE_PERIOD.sub(_SEGMENT, text)
     text = _segment_punctuation(text)
     text = unicodedata.normalize("NFC", whisper.strip_symbols(text, keep=_KEEP_SYMBOLS)).lower()
-    # 8. words and 9. numbers, per segment
+    # 8. words, 9. words next to numbers and 10. numbers, per segment
     text = " ".join(_segment(segment, whisper) for segment in text.split(_SEGMENT) if segment.strip())
-    # 10. tidy-ups
-    return " ".join(_tidy(text).split())
+    # 11. tidy-ups, then clock phrases, fractions, pence and digit runs
+    return spoken_numbers(" ".join(_tidy(text).split()))
 
 
 def normalize_text(text: str) -> str:
