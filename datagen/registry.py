@@ -21,6 +21,7 @@ STEPS: dict[str, str] = {
     "text_sanity": "filters.text_sanity:TextSanity",
     "dedup": "filters.dedup:Dedup",
     "image_check": "filters.image_check:ImageCheck",
+    "trace_check": "filters.trace_check:TraceCheck",
 }
 
 BACKENDS: dict[str, str] = {

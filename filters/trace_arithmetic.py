@@ -7,8 +7,8 @@ thousands separators, %, `\\times`, `\\frac{a}{b}`), under hard caps on lengths,
 Lenient by design, because a wrong verdict here drops a good trace: only an equation whose every side parses
 completely as plain arithmetic is judged (`2x = 8`, `r^2 = ...`, `half of 10 = 5` are skipped); a result may be
 rounded (or truncated) to the decimals it is written with (`10/3 = 3.33`); after "≈", "about", "approximately" it
-may be off by one unit of its last written digit or 1 %; `p%` may mean p/100 or p, and `a + p%` may mean a·(1+p/100);
-a running total (`3 * 4 = 12 + 2 = 14`) continues from the previous result.
+may be off by half a unit of its last written digit ("≈ 300": 50) or 1 %; `p%` may mean p/100 or p, and `a + p%`
+may mean a·(1+p/100); a running total (`3 * 4 = 12 + 2 = 14`) continues from the previous result.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ MAX_SCAN_CHARS = 50_000  # equations are looked for in this much of a trace
 MAX_EQUATIONS = 200
 _MAX_NUMBER_CHARS = 30
 _MAX_EXPONENT = 64
+_MAX_SIDE_TOKENS = 80  # one side of an equation, in numbers, operators and parentheses
+_MAX_DEPTH = 8  # parentheses nested deeper than this are not hand arithmetic (and would cost recursion)
 _MAX_BITS = 2048  # a value whose numerator or denominator grows past this is not grade-school arithmetic
 _APPROX_WORDS = {"about", "approximately", "approx", "roughly", "around", "nearly", "almost"}
 _UNIT_LETTERS = {"m", "g", "l", "h", "s", "k"}
@@ -70,11 +72,13 @@ _TOKEN_RE = re.compile(
 )
 
 
+_CLOCK_RE = re.compile(r"\d+(?::\d+)+")
 _RATE_UNIT_RE = re.compile(r"\b(km|m|mi|ft|miles|meters|metres|kilometers|kilometres)\s*/\s*(h|hr|hour|s|sec|min)\b")
 
 
 def _prepare(text: str) -> str:
     text = _RATE_UNIT_RE.sub(r"\1per\2", text[:MAX_SCAN_CHARS])
+    text = _CLOCK_RE.sub(" clock ", text)  # 10:30, 3:4 are not arithmetic (and their parts are no operands)
     for _ in range(3):  # nested \frac: innermost first
         for pattern, repl in _LATEX_SUBS:
             text = pattern.sub(repl, text)
@@ -218,6 +222,14 @@ class _Parser:
         return value
 
 
+def _depth(toks: list[_Tok]) -> int:
+    depth = deepest = 0
+    for tok in toks:
+        depth += (tok.kind == "lp") - (tok.kind == "rp")
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def _checked(value: Fraction) -> Fraction:
     if value.numerator.bit_length() > _MAX_BITS or value.denominator.bit_length() > _MAX_BITS:
         raise _Unparsable("value too large")
@@ -234,7 +246,7 @@ class _Side:
 
 
 def _side(toks: list[_Tok]) -> _Side | None:
-    if not toks:
+    if not toks or len(toks) > _MAX_SIDE_TOKENS or _depth(toks) > _MAX_DEPTH:
         return None
     values = set()
     for mode in ("fraction", "number", "relative") if any(t.kind == "pct" for t in toks) else ("fraction",):
@@ -265,11 +277,11 @@ def _edge_side(toks: list[_Tok], first: bool, after_word: bool) -> _Side | None:
     if (whole := _side(toks)) is not None:
         return whole
     if first:
-        for i in range(1, len(toks)):
+        for i in range(max(1, len(toks) - _MAX_SIDE_TOKENS), len(toks)):
             if toks[i - 1].kind != "op" and toks[i].kind != "op" and (side := _side(toks[i:])) is not None:
                 return side
         return None
-    for j in range(len(toks) - 1, 0, -1):
+    for j in range(min(len(toks) - 1, _MAX_SIDE_TOKENS), 0, -1):
         if toks[j].kind == "rp" and (side := _side(toks[:j])) is not None:
             return side
     return None
@@ -281,8 +293,8 @@ def _holds(left: _Side, right: _Side, approx: bool) -> bool:
     for side in (left, right):
         if side.decimals:
             tol = max(tol, Fraction(1, 10**side.decimals))
-        elif approx and side.decimals == 0:
-            tol = max(tol, Fraction(10**side.trailing_zeros))
+        elif approx and side.decimals == 0:  # "≈ 14": rounded to units; "≈ 300": to hundreds
+            tol = max(tol, Fraction(10**side.trailing_zeros, 2))
     for a in left.values:
         for b in right.values:
             slack = max(tol, abs(b) / 100) if approx else tol
@@ -340,7 +352,8 @@ def find_equations(text: str) -> list[Equation]:
                 segments[-1].append(tok)
         if before_variable:
             segments[-1] = []
-        found.extend(_chain(segments, eqs, after_word))
+        room = MAX_EQUATIONS - len(found)
+        found.extend(_chain(segments[: room + 1], eqs[:room], after_word))
         if len(found) >= MAX_EQUATIONS:
             break
     return found[:MAX_EQUATIONS]
