@@ -200,3 +200,57 @@ def test_step(sample: Sample, config: dict, keep: bool, reason: str) -> None:
 
 def test_step_scores_match_declared_features() -> None:
     assert set(TraceCheck.features()) == set(TraceCheck.writes)
+
+
+MANIFEST = Path(__file__).parents[1] / "manifests" / "trace_check.yaml"
+SHIPPED_TRACES = MANIFEST.parent / "data" / "traces" / "traces.jsonl"
+
+
+def test_run_and_filter_a_jsonl_of_swift_traces(tmp_path: Path) -> None:
+    """`datagen run` with only `trace_check` on ms-swift records; then `datagen filter` with a looser limit."""
+    import shutil
+
+    import pyarrow.parquet as pq
+    import yaml
+
+    from datagen.cli import main
+
+    shutil.copy(SHIPPED_TRACES, tmp_path / "traces.jsonl")
+    manifest = yaml.safe_load(MANIFEST.read_text())
+    manifest["input"] = {"path": str(tmp_path / "traces.jsonl")}
+    manifest["output"] = {"path": str(tmp_path / "out"), "shard_size": 5}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(manifest))
+    assert main(["run", str(tmp_path / "m.yaml")]) == 0
+
+    def rows(folder: Path, kind: str) -> list[dict]:
+        return pq.read_table(sorted((folder / kind).glob("*.parquet"))).to_pylist()
+
+    kept = {r["id"]: r for r in rows(tmp_path / "out", "data")}
+    rejected = {r["id"]: (r["reason"], r["detail"]) for r in rows(tmp_path / "out", "rejects")}
+    assert sorted(kept) == ["tr-000", "tr-001", "tr-002", "tr-003", "tr-010", "tr-011"]
+    assert rejected == {
+        "tr-004": ("conflicting_answers", "'120' vs '14'"),
+        "tr-005": ("degenerate", "a phrase repeats 4 times in a row"),
+        "tr-006": ("wrong_step", "6 * 4 = 26"),
+        "tr-007": ("truncated", "no final answer is stated"),
+        "tr-008": ("truncated", "ends mid-sentence: ...is 4 × 6 = 24 litres. So the farmer gets"),
+        "tr-009": ("degenerate", "a sentence occurs 4 times"),
+    }
+    assert kept["tr-000"]["trace_final_answer"] == "8" and kept["tr-000"]["trace_equations"] == 1
+    assert kept["tr-000"]["messages"][-1]["content"].endswith("\\boxed{8}")
+
+    # `datagen filter`: the same check on a dataset that was written without it gives the same verdicts
+    manifest["steps"] = [{"step": "text_sanity", "english": False}]
+    manifest["output"] = {"path": str(tmp_path / "unchecked"), "shard_size": 5}
+    (tmp_path / "m2.yaml").write_text(yaml.safe_dump(manifest))
+    assert main(["run", str(tmp_path / "m2.yaml")]) == 0
+    assert len(rows(tmp_path / "unchecked", "data")) == 12
+    for name, limits, expected in [
+        ("same", {}, sorted(kept)),
+        ("looser", {"max_wrong_steps": 1}, sorted([*kept, "tr-006"])),
+    ]:
+        curate = {"name": name, "steps": [{"step": "trace_check", **limits}]}
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(curate))
+        args = ["filter", str(tmp_path / "unchecked"), "--manifest", str(tmp_path / f"{name}.yaml")]
+        assert main([*args, "--out", str(tmp_path / name)]) == 0
+        assert sorted(r["id"] for r in rows(tmp_path / name, "data")) == expected
