@@ -28,6 +28,7 @@ _MAX_SIDE_TOKENS = 80  # one side of an equation, in numbers, operators and pare
 _MAX_DEPTH = 8  # parentheses nested deeper than this are not hand arithmetic (and would cost recursion)
 _MAX_BITS = 2048  # a value whose numerator or denominator grows past this is not grade-school arithmetic
 _APPROX_WORDS = {"about", "approximately", "approx", "roughly", "around", "nearly", "almost"}
+_REMAINDER = {"remainder", "rem", "R"}  # `30 / 4 = 7 remainder 2`: the quotient, not the value
 _UNIT_LETTERS = {"m", "g", "l", "h", "s", "k"}
 _AFTER_UNIT = ("op", "eq", "break", "rp")
 _OP_WORDS = {"times": "*", "plus": "+", "minus": "-", "multiplied": "*", "divided": "/"}
@@ -103,6 +104,8 @@ def _tokens(text: str) -> list[_Tok]:
 def _word_token(word: str, before: list[_Tok], after: list[tuple[str, str]]) -> _Tok:
     """Operator words, `x` between numbers, units after a number, approximation words after `=`; else a break."""
     prev = before[-1] if before else None
+    if word in _REMAINDER:
+        return _Tok("break", word)
     nxt = next((k for k, v in after if k != "skip"), "break")
     if word == "x" and prev is not None and prev.kind in ("num", "rp", "pct") and nxt in ("num", "lp"):
         return _Tok("op", "*")
@@ -124,14 +127,15 @@ def _runs(toks: list[_Tok]) -> Iterator[tuple[list[_Tok], bool, bool]]:
     """Maximal stretches of arithmetic tokens (a `break` ends one), words dropped but approximations marked.
 
     With each: whether a word came right before (then a leading "-" may be a binary minus we cannot see:
-    `y - 3 = 7`) and whether a one-letter word comes right after (`= 2x`: the last number is a coefficient).
+    `y - 3 = 7`) and whether a one-letter word or "remainder" comes right after (`= 2x`, `= 7 remainder 2`: the
+    last number is not the value of the side).
     """
     run: list[_Tok] = []
     after_word = False
     for tok in toks + [_Tok("break", "")]:
         if tok.kind == "break":
             if any(t.kind == "eq" for t in run):
-                yield run, after_word, len(tok.text) == 1 and tok.text.isalpha()
+                yield run, after_word, (len(tok.text) == 1 and tok.text.isalpha()) or tok.text in _REMAINDER
             run = []
             after_word = tok.text[:1].isalnum()
         elif tok.kind == "word":
@@ -278,7 +282,9 @@ def _edge_side(toks: list[_Tok], first: bool, after_word: bool) -> _Side | None:
         return whole
     if first:
         for i in range(max(1, len(toks) - _MAX_SIDE_TOKENS), len(toks)):
-            if toks[i - 1].kind != "op" and toks[i].kind != "op" and (side := _side(toks[i:])) is not None:
+            if toks[i - 1].kind in ("op", "num", "pct") or toks[i].kind == "op":
+                continue  # `2 1/2`, `x - 1/2`: what we could read is part of something bigger
+            if (side := _side(toks[i:])) is not None:
                 return side
         return None
     for j in range(min(len(toks) - 1, _MAX_SIDE_TOKENS), 0, -1):

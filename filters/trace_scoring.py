@@ -39,6 +39,7 @@ _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 _ENUMERATOR_RE = re.compile(r"^\s*(?:[-*•]\s*|(?:step\s*)?\d{1,3}\s*[.):]\s*)", re.IGNORECASE)
 _WORD_RE = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
 _NOT_ANSWERS = {"correct", "right", "wrong", "incorrect", "reasonable", "valid", "consistent", "not"}
+_GLUE_WORDS = {"and", "or", "then", "so", "but", "which", "because", "the", "a", "an", "of", "to", "is", "are", "we"}
 _END_OK = set(".!?)]}\"'$")
 _TRAILING_MARKUP = " \t\n*_`"
 _SIGN_OFF_RE = re.compile(
@@ -158,11 +159,18 @@ def ending_problem(text: str) -> str:
         return ""
     last_line = end.splitlines()[-1].strip()
     answer = extract_answer(last_line) if _MARKER_RE.search(last_line) else None
-    if answer and last_line.rstrip(_TRAILING_MARKUP).endswith(answer.strip()):
+    if answer and _ends_with_answer(last_line.rstrip(_TRAILING_MARKUP), answer.strip()):
         return ""  # "Answer: 180 miles", "#### 8": a final answer line needs no full stop
     if _EQUATION_END_RE.search(last_line):
         return ""
     return "ends mid-sentence: ..." + end[-40:]
+
+
+def _ends_with_answer(line: str, answer: str) -> bool:
+    """The line ends with its answer, or with the answer and a unit-like word or two ("6 muffins")."""
+    head, found, tail = line.rpartition(answer)
+    words = tail.split()
+    return bool(found) and len(words) <= 2 and all(w.isalpha() and w.lower() not in _GLUE_WORDS for w in words)
 
 
 def _states_result(sentence: str, reference: str | None) -> bool:
