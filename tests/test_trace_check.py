@@ -254,3 +254,34 @@ def test_run_and_filter_a_jsonl_of_swift_traces(tmp_path: Path) -> None:
         args = ["filter", str(tmp_path / "unchecked"), "--manifest", str(tmp_path / f"{name}.yaml")]
         assert main([*args, "--out", str(tmp_path / name)]) == 0
         assert sorted(r["id"] for r in rows(tmp_path / name, "data")) == expected
+
+
+def test_on_real_cot_and_dpo_records() -> None:
+    """The step reads what the generators write: cot's `verification`, dpo's `rejected` and its verifications."""
+    from sampling_fixtures import Scripted, problem
+
+    from datagen.generators.cot import ChainOfThought, CotConfig
+    from datagen.generators.dpo import DpoConfig, DpoPairs
+
+    right = "Tom has 3 apples and buys 5 more, so 3 + 5 = 8. The answer is 8."
+    wrong_step = "Tom has 3 + 5 = 9 apples. The answer is 9."  # a wrong step and a wrong answer: a fine negative
+    cut = "Tom has 3 apples. The answer is 7 because he buys 5 more and 3 + 5 is"
+    looping = "Tom has 3. Tom has 3. Tom has 3. The answer is 3."
+    script = {"apples": [[right, wrong_step, cut, looping]]}
+
+    dpo = DpoPairs(DpoConfig(generator="lm", n=4, round_size=4, pairs_per_problem=3, policy="random"), seed=1)
+    dpo.setup({"lm": Scripted(script)})
+    pairs = [p for p in dpo.process([problem("p")]) if isinstance(p, Sample)]
+    assert len(pairs) == 3  # today the generator pairs every wrong trace that has an answer
+    checked = {p.meta["rejected"]: out for p in pairs for out in TraceCheck().process([p])}
+    assert isinstance(checked[wrong_step], Sample) and checked[wrong_step].meta["trace_rejected_problem"] == ""
+    assert checked[cut].reason == "unusable_rejected" and "truncated" in checked[cut].detail
+    assert checked[looping].reason == "unusable_rejected" and "degenerate" in checked[looping].detail
+
+    cot = ChainOfThought(CotConfig(generator="lm", n=4, round_size=4, k=2), seed=1)
+    flip_flop = "The answer is 8. No, the answer is 8 + 1 = 10. The answer is 8."
+    cot.setup({"lm": Scripted({"apples": [[right, flip_flop]]})})
+    records = cot.process([problem("p")])
+    assert [r.meta["verification"]["match"] for r in records] == [True, True]  # both end in 8: both verified
+    verdicts = [out for r in records for out in TraceCheck().process([r])]
+    assert isinstance(verdicts[0], Sample) and verdicts[1].reason == "conflicting_answers"
