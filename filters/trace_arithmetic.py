@@ -28,9 +28,9 @@ _MAX_SIDE_TOKENS = 80  # one side of an equation, in numbers, operators and pare
 _MAX_DEPTH = 8  # parentheses nested deeper than this are not hand arithmetic (and would cost recursion)
 _MAX_BITS = 2048  # a value whose numerator or denominator grows past this is not grade-school arithmetic
 _APPROX_WORDS = {"about", "approximately", "approx", "roughly", "around", "nearly", "almost"}
-_REMAINDER = {"remainder", "rem", "R"}  # `30 / 4 = 7 remainder 2`: the quotient, not the value
+_REMAINDER = {"remainder", "rem", "r"}  # `30 / 4 = 7 remainder 2`: the quotient, not the value
 _UNIT_LETTERS = {"m", "g", "l", "h", "s", "k"}
-_AFTER_UNIT = ("op", "eq", "break", "rp")
+_AFTER_UNIT = ("op", "eq", "break", "rp", "")
 _OP_WORDS = {"times": "*", "plus": "+", "minus": "-", "multiplied": "*", "divided": "/"}
 
 
@@ -88,12 +88,13 @@ def _prepare(text: str) -> str:
 
 def _tokens(text: str) -> list[_Tok]:
     raw = [(m.lastgroup or "break", m.group()) for m in _TOKEN_RE.finditer(_prepare(text))]
+    raw = [item for item in raw if item[0] != "skip"]
     toks: list[_Tok] = []
     for i, (kind, value) in enumerate(raw):
-        if kind == "skip":
-            continue
         if kind == "word":
-            toks.append(_word_token(value.lower(), toks, raw[i + 1 :]))
+            toks.append(
+                _word_token(value.lower(), toks[-1] if toks else None, raw[i + 1][0] if i + 1 < len(raw) else "")
+            )
         elif kind == "eq":
             toks.append(_Tok("eq", value, approx=value != "="))
         else:
@@ -101,12 +102,13 @@ def _tokens(text: str) -> list[_Tok]:
     return toks
 
 
-def _word_token(word: str, before: list[_Tok], after: list[tuple[str, str]]) -> _Tok:
-    """Operator words, `x` between numbers, units after a number, approximation words after `=`; else a break."""
-    prev = before[-1] if before else None
+def _word_token(word: str, prev: _Tok | None, nxt: str) -> _Tok:
+    """Operator words, `x` between numbers, units after a number, approximation words after `=`; else a break.
+
+    `prev` is the token before, `nxt` the kind of the raw token after ("" at the end).
+    """
     if word in _REMAINDER:
         return _Tok("break", word)
-    nxt = next((k for k, v in after if k != "skip"), "break")
     if word == "x" and prev is not None and prev.kind in ("num", "rp", "pct") and nxt in ("num", "lp"):
         return _Tok("op", "*")
     if word in _OP_WORDS and prev is not None and prev.kind in ("num", "rp", "pct", "word"):

@@ -49,6 +49,7 @@ _PLAN_RE = re.compile(
     r"(?i)^(?:let'?s|let us|let me|we need|we want|we have to|we must|we will|we can|i will|i'll|first|next|"
     r"then we|now we|to (?:find|solve|get|calculate|work)|step \d)"
 )
+_CONNECTIVE_RE = re.compile(r"(?i)^(?:(?:so|then|and|now|next|okay|ok|well|therefore|thus),?\s+)+")
 _IMPERATIVE_RE = re.compile(
     r"(?i)^(?:add|subtract|multiply|divide|identify|understand|find|calculate|compute|determine|count|read|think)\b"
 )
@@ -175,7 +176,7 @@ def _ends_with_answer(line: str, answer: str) -> bool:
 
 def _states_result(sentence: str, reference: str | None) -> bool:
     sentence = _ENUMERATOR_RE.sub("", sentence)
-    if sentence.endswith("?") or _PLAN_RE.search(sentence):
+    if sentence.endswith("?") or _PLAN_RE.search(_CONNECTIVE_RE.sub("", sentence)):
         return False
     if _IMPERATIVE_RE.search(sentence) and "=" not in sentence:
         return False  # "Multiply the speed by the time.": an instruction, not a result
