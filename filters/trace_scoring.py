@@ -46,8 +46,9 @@ _SIGN_OFF_RE = re.compile(
     r"(?i)hope (?:this|that) helps|let me know|feel free|happy to help|good luck|any (?:other |more )?questions"
 )
 _PLAN_RE = re.compile(
-    r"(?i)^(?:let'?s|let us|let me|we need|we want|we have to|we must|we will|we can|i will|i'll|first|next|"
-    r"then we|now we|to (?:find|solve|get|calculate|work)|step \d)"
+    r"(?i)^(?:let'?s|let us|let me|first|next|to (?:find|solve|get|calculate|work)|step \d|(?:we|i)(?:'ll)? "
+    r"(?:need|want|have to|must|will|can|should|shall|add|subtract|multiply|divide|calculate|compute|count|start|"
+    r"begin|look|use|take|know)\b)"
 )
 _CONNECTIVE_RE = re.compile(r"(?i)^(?:(?:so|then|and|now|next|okay|ok|well|therefore|thus),?\s+)+")
 _IMPERATIVE_RE = re.compile(
