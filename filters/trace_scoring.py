@@ -170,7 +170,7 @@ def ending_problem(text: str) -> str:
 
 def _ends_with_answer(line: str, answer: str) -> bool:
     """The line ends with its answer, or with the answer and a unit-like word or two ("6 muffins")."""
-    head, found, tail = line.rpartition(answer)
+    _, found, tail = line.rpartition(answer)
     words = tail.split()
     return bool(found) and len(words) <= 2 and all(w.isalpha() and w.lower() not in _GLUE_WORDS for w in words)
 
@@ -183,8 +183,8 @@ def _states_result(sentence: str, reference: str | None) -> bool:
         return False  # "Multiply the speed by the time.": an instruction, not a result
     if any(c.isdigit() for c in sentence) or _NUMBER_WORD_RE.search(sentence) or _CONCLUSION_RE.search(sentence):
         return True
-    key = (reference or "").strip().lower()
-    return bool(key) and key in sentence.lower()
+    key = (extract_answer(reference) or "").strip().lower() if reference else ""
+    return bool(key) and key in sentence.lower()  # "... is Paris." for the reference "Paris"
 
 
 def answer_is_stated(text: str, explicit: list[str], reference: str | None = None) -> bool:
