@@ -1,5 +1,6 @@
-"""The `trace_check` step: keep a reasoning trace (the last assistant turn) only if it is a finished, consistent
-solution; for a DPO record, also require a usable rejected side.
+"""Reasoning traces that end, state one final answer, do not loop, and whose written equations hold.
+
+The `trace_check` step judges the last assistant turn; on a DPO record it also requires a usable rejected side.
 
 Drops, in this order (see `filters.trace_scoring` for what each measures): `degenerate` (loops), `truncated` (cut
 at max_new_tokens, ends mid-sentence, or never states a final answer), `conflicting_answers`, `wrong_step` (an
