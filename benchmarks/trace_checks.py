@@ -3,8 +3,9 @@
     python benchmarks/trace_checks.py [--data tests/data/traces_labelled.jsonl] [--split dev|holdout|all]
 
 Goal (issue 19): every good trace kept, >= 90 % of bad traces rejected. Printed for the default limits, with the
-reference answer (as the cot/dpo generators have it) and without (plain ms-swift input), plus the reasons given
-and the DPO rule for rejected sides (a bad trace of a category other than degenerate/truncated/conflicting is
+reference answer (as the cot/dpo generators have it), without (plain ms-swift input), and behind the answer
+verifier (what the cot generator keeps once it calls `check_trace`), plus the reasons given and the DPO rule for
+rejected sides (a bad trace of a category other than degenerate/truncated/conflicting is
 still a usable negative).
 """
 
@@ -15,6 +16,7 @@ import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from filters.answers import verify
 from filters.trace_scoring import check_trace, is_usable_rejected
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,19 +27,29 @@ def load(path: Path, split: str) -> list[dict]:
     return [r for r in rows if split == "all" or r["split"] == split]
 
 
-def table(rows: list[dict], with_reference: bool) -> tuple[int, int, int, int]:
+MODES = {
+    "trace_check, with the reference": (True, False),
+    "trace_check, without a reference (plain ms-swift input)": (False, False),
+    "the cot pipeline: answer verified against the reference, then trace_check": (True, True),
+}
+
+
+def table(rows: list[dict], mode: str) -> tuple[int, int, int, int]:
     """Print one line per (label, category); return (good kept, good, bad rejected, bad)."""
+    with_reference, with_verifier = MODES[mode]
     counts: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     reasons: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     for row in rows:
-        verdict = check_trace(
-            row["trace"], row["reference"] if with_reference else None, finish_reason=row.get("finish_reason")
-        )
+        reference = row["reference"] if with_reference else None
+        verdict = check_trace(row["trace"], reference, finish_reason=row.get("finish_reason"))
+        reason = verdict.reason
+        if with_verifier and not verify(row["trace"], row["reference"]).match:
+            reason = "not_verified"
         key = (row["label"], row["category"])
-        counts[key][0] += verdict.ok if row["label"] == "good" else not verdict.ok
+        counts[key][0] += not reason if row["label"] == "good" else bool(reason)
         counts[key][1] += 1
-        reasons[key][verdict.reason or "kept"] += 1
-    print(f"\n{'with' if with_reference else 'without'} reference")
+        reasons[key][reason or "kept"] += 1
+    print(f"\n{mode}")
     print(f"  {'label':5} {'category':18} {'right':>7}  reasons")
     for (label, category), (right, total) in sorted(counts.items()):
         what = "kept" if label == "good" else "rejected"
@@ -66,8 +78,8 @@ def main() -> None:
     args = p.parse_args()
     rows = load(Path(args.data), args.split)
     print(f"{len(rows)} labelled traces ({args.split})")
-    for with_reference in (True, False):
-        good_kept, good, bad_rejected, bad = table(rows, with_reference)
+    for mode in MODES:
+        good_kept, good, bad_rejected, bad = table(rows, mode)
         print(
             f"  => good kept {good_kept}/{good} ({good_kept / max(good, 1):.0%}), "
             f"bad rejected {bad_rejected}/{bad} ({bad_rejected / max(bad, 1):.0%})"

@@ -73,6 +73,7 @@ _TOKEN_RE = re.compile(
 )
 
 
+_ASIDE_RE = re.compile(r"\(\s*[A-Za-z][A-Za-z' ]{0,40}\)")
 _CLOCK_RE = re.compile(r"\d+(?::\d+)+")
 _RATE_UNIT_RE = re.compile(r"\b(km|m|mi|ft|miles|meters|metres|kilometers|kilometres)\s*/\s*(h|hr|hour|s|sec|min)\b")
 
@@ -80,6 +81,7 @@ _RATE_UNIT_RE = re.compile(r"\b(km|m|mi|ft|miles|meters|metres|kilometers|kilome
 def _prepare(text: str) -> str:
     text = _RATE_UNIT_RE.sub(r"\1per\2", text[:MAX_SCAN_CHARS])
     text = _CLOCK_RE.sub(" clock ", text)  # 10:30, 3:4 are not arithmetic (and their parts are no operands)
+    text = _ASIDE_RE.sub(" ", text)  # "11 (Monday) + 9 (Tuesday) = 11": a label in parentheses is no operand
     for _ in range(3):  # nested \frac: innermost first
         for pattern, repl in _LATEX_SUBS:
             text = pattern.sub(repl, text)

@@ -32,6 +32,8 @@ __all__ = ["TraceLimits", "TraceScores", "TraceVerdict", "check_trace", "is_usab
 MAX_TRACE_CHARS = 50_000  # longer traces are scored on their head (equations, loops) and tail (ending, answers)
 _MAX_WORDS = 6_000
 _MAX_ANSWERS = 20
+_MAX_WORK_NUMBERS = 200
+_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:/\d+)?%?")
 
 _MARKER_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])|####|(?i:\banswer\b[\s*_]*(?:is\b|:|=))")
 _NEGATED_RE = re.compile(r"(?i)\banswer\b[\s*_]*is\s+not\b")
@@ -231,6 +233,16 @@ def sentence_repeats(text: str) -> int:
     return max(counts.values(), default=0)
 
 
+def answer_is_worked_out(text: str, answer: str) -> bool:
+    """A numeric final answer also occurs in the work (before any answer marker): "3 + 5 = 8. The answer is 9."
+    is not a solution that went wrong but an answer from nowhere. Non-numeric answers are not judged."""
+    if not _NUMBER_RE.search(answer):
+        return True
+    work = " ".join(_MARKER_RE.split(s, maxsplit=1)[0] for s in sentences(text[:MAX_TRACE_CHARS]))
+    numbers = list(dict.fromkeys(_NUMBER_RE.findall(work)))[:_MAX_WORK_NUMBERS]
+    return any(verify(number, answer, timeout=1.0).match for number in numbers)
+
+
 def score_trace(text: str, reference: str | None = None, *, finish_reason: str | None = None) -> TraceScores:
     """Measure everything `judge_trace` decides on. Never raises, never evaluates the text."""
     text = text if isinstance(text, str) else ""
@@ -290,17 +302,22 @@ def is_usable_rejected(
 ) -> TraceVerdict:
     """The DPO rejected side: finished and coherent, with a clearly stated answer that is not the reference's.
 
-    Reasons: those of `check_trace` except `wrong_step` (a wrong step is what makes it a useful negative), plus
-    `no_clear_answer` (nothing answer-like to prefer against) and `not_wrong` (its answer matches the reference).
+    Reasons: those of `check_trace`, except that one wrong step is allowed (a mistake is what makes a useful
+    negative; several are garbage), plus `no_clear_answer` (nothing answer-like to prefer against),
+    `unsupported_answer` (a numeric answer that occurs nowhere in the work) and `not_wrong` (it matches the reference).
     """
     verdict = judge_trace(score_trace(text, reference, finish_reason=finish_reason), limits)
     scores = verdict.scores
     assert scores is not None
     if not verdict.ok and verdict.reason != "wrong_step":
         return verdict
+    if len(scores.wrong_steps) > 1:
+        return TraceVerdict(False, "wrong_step", "several wrong steps: " + "; ".join(scores.wrong_steps)[:300], scores)
     answer = scores.stated_answers[-1] if scores.stated_answers else scores.final_answer
     if not answer:
         return TraceVerdict(False, "no_clear_answer", "no final answer could be read", scores)
+    if not answer_is_worked_out(text, answer):
+        return TraceVerdict(False, "unsupported_answer", f"{answer!r:.60} appears nowhere in the work", scores)
     if reference is not None and verify(answer, reference, timeout=1.0).match:
         return TraceVerdict(False, "not_wrong", f"its answer {answer!r:.60} matches the reference", scores)
     return TraceVerdict(True, scores=scores)

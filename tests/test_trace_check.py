@@ -129,6 +129,14 @@ def test_wrong_equations_are_quoted() -> None:
         ("Tom has 7. Tom has 7. Tom has 7. Tom has 7. The answer is 7.", "8", False, "degenerate"),
         ("Let's think about the apples step by step.", "8", False, "truncated"),
         ("The answer is 9.", "8", False, "truncated"),  # cut at the token limit: see finish_reason below
+        ("Tom has 3 + 5 = 8 apples.\nThe answer is 9.", "8", False, "unsupported_answer"),  # an answer from nowhere
+        ("3 + 5 = 9 and 9 * 2 = 20. The answer is 20.", "16", False, "wrong_step"),  # several wrong steps: garbage
+        (
+            "The capital of France is Lyon, so the answer is Lyon.",
+            "Paris",
+            True,
+            "",
+        ),  # text: not sought in the work
     ],
 )
 def test_is_usable_rejected(text: str, reference: str, ok: bool, reason: str) -> None:
