@@ -22,6 +22,7 @@ STEPS: dict[str, str] = {
     "dedup": "filters.dedup:Dedup",
     "image_check": "filters.image_check:ImageCheck",
     "qa_consistency": "filters.qa_consistency:QAConsistency",
+    "trace_check": "filters.trace_check:TraceCheck",
 }
 
 BACKENDS: dict[str, str] = {
