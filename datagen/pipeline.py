@@ -2,6 +2,10 @@
 
 The pipeline owns what every step would otherwise repeat: batching, isolating a record whose step raises,
 counting seen/kept/dropped per reason, and timing each step and each backend call (model-seconds).
+
+Bad data and bugs are told apart: a record a step raises on becomes a `step_error` reject and the run goes on;
+a step that loses or invents records (`ContractError`) or a backend that cannot load (`BackendError`) stops the
+run with a clear message, since re-running or retrying would only pay the model time again.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen import registry
+from datagen.backends.base import BackendError
 from datagen.readers import ShardSpec, Source, open_input
 from datagen.records import Rejected, Sample
-from datagen.steps import Step
+from datagen.steps import ContractError, Step
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +87,12 @@ class Pipeline:
             return
         started = time.perf_counter()
         for name in self.used_backends():
-            self.backends[name].setup()
+            try:
+                self.backends[name].setup()
+            except BackendError:
+                raise
+            except Exception as err:  # whatever a loader raises, a model that cannot load is not worth a retry
+                raise BackendError(f"backend {name!r} cannot load: {type(err).__name__}: {err}") from err
         for step in self.steps:
             step.setup(self.backends)
         self._ready = True
@@ -125,11 +135,14 @@ class Pipeline:
         return result
 
     def _run_step(self, step: Step, batch: list[Sample]) -> list[Sample | Rejected]:
-        """Run a batch; if it raises, run its records one by one so only the bad record is rejected."""
+        """Run a batch; if it raises, run its records one by one so only the bad record is rejected.
+
+        The contract check sits outside the isolation: a step that loses records is a bug, not bad data.
+        """
         try:
             out = step.process(batch)
-            _check_accounted(step.name, batch, out)
-            return out
+        except (ContractError, BackendError):
+            raise
         except Exception as err:  # the isolation boundary: any failure of a step's code must not end the run
             if self.manifest.on_error == "raise":
                 raise
@@ -137,6 +150,8 @@ class Pipeline:
                 log.warning("step %s failed on %s: %r", step.name, batch[0].id, err)
                 return [step.reject(batch[0], "step_error", f"{type(err).__name__}: {err}"[:1000])]
             return [item for sample in batch for item in self._run_step(step, [sample])]
+        _check_accounted(step.name, batch, out)
+        return out
 
     def _stats(
         self,
@@ -187,10 +202,14 @@ def _check_accounted(step: str, batch: list[Sample], out: list[Sample | Rejected
     for item in out:
         parent = next((p for p in _prefixes(item.id) if p in parents), None)
         if parent is None:
-            raise RuntimeError(f"step {step} emitted {item.id!r}, which derives from no input of its batch")
+            raise ContractError(
+                f"step {step} emitted {item.id!r}, which derives from no input of its batch: a bug in the step"
+            )
         seen.add(parent)
     if missing := parents - seen:
-        raise RuntimeError(f"step {step} lost {len(missing)} record(s) without a reject: {sorted(missing)[:5]}")
+        raise ContractError(
+            f"step {step} lost {len(missing)} record(s) without a reject: {sorted(missing)[:5]}: a bug in the step"
+        )
 
 
 def _prefixes(record_id: str) -> list[str]:

@@ -17,6 +17,13 @@ from pydantic import BaseModel, ConfigDict
 from datagen.records import Rejected, Sample
 
 
+class ContractError(Exception):
+    """A step broke the pipeline's contract (lost or invented a record): a bug in the step, never bad data.
+
+    Not a `RuntimeError`, so executors do not retry it and the pipeline does not isolate it record by record.
+    """
+
+
 class StepConfig(BaseModel):
     """Base for a step's manifest options: unknown keys are errors, not silently ignored."""
 

@@ -16,8 +16,12 @@ from datagen.records import Audio
 log = logging.getLogger(__name__)
 
 
-class BackendError(RuntimeError):
-    """A backend cannot be used at all (missing package, missing model files). Raised by `setup()`."""
+class BackendError(Exception):
+    """A backend cannot be used (missing package, missing model files; from `setup()`), or one call failed.
+
+    Not a `RuntimeError`: executors retry transient errors only, and a missing checkpoint stays missing. An engine
+    that raises it for a single item lists it in `synthesize_each`'s `errors` so only that item fails.
+    """
 
 
 @dataclass(slots=True, frozen=True)

@@ -75,7 +75,7 @@ class CommandSynthesizer(BaseBackend):
                 texts,
                 voices,
                 lambda text, voice: self._synthesize_one(text, voice, Path(tmp), next(names)),
-                (ValueError, RuntimeError, OSError),  # BackendError is a RuntimeError
+                (ValueError, RuntimeError, OSError, BackendError),  # run_program: BackendError for one item
             )
 
     def _synthesize_one(self, text: str, voice: Voice, tmp: Path, i: int) -> Audio:
