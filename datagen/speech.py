@@ -3,8 +3,9 @@
 A generator plans `Utterance`s (text + a seeded voice draw), `Speaker.run` synthesizes them batched per voice
 backend, adds the voice's noise, checks the duration, transcribes everything still alive in one ASR batch, and
 `Speaker.provenance` turns each into the per-turn `speech` dict (with the noise's SNR, None when clean).
-Failures are recorded per owner (a sample of the batch) with stable reasons — `empty_text`, `not_speakable`,
-`tts_failed`, `audio_too_long`, `asr_failed` — so each generator only decides what a failure means for its records.
+Failures go into the generator's `Ledger` against the utterance's owner (a batch index, or any key such as
+`(passage, pair)`) with stable reasons — `empty_text`, `not_speakable`, `tts_failed`, `audio_too_long`,
+`asr_failed` — so each generator only decides what a failure means for its records.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import Field
 
 from datagen.backends.base import Voice
+from datagen.ledger import Ledger
 from datagen.records import Audio
 from datagen.speakable import speakable
 from datagen.steps import StepConfig
@@ -94,9 +96,9 @@ def voice_problem(spoken: str) -> tuple[str, str] | None:
 
 @dataclass(slots=True)
 class Utterance:
-    """One text to speak. `owner` is the batch position it belongs to; `turn` keys the voice draw and provenance."""
+    """One text to speak. `owner` is the ledger key it belongs to; `turn` keys the voice draw and provenance."""
 
-    owner: int
+    owner: Hashable
     turn: int
     text: str
     spoken: str
@@ -108,23 +110,20 @@ class Utterance:
 
 
 class Speaker:
-    """A step's view of its voice pool and verifier; built per batch from the step's loaded backends."""
+    """A step's view of its voice pool and verifier; built per batch, writing failures into the batch's `ledger`."""
 
-    def __init__(self, config: SpeechConfig, backends: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, config: SpeechConfig, backends: Mapping[str, Any], seed: int, ledger: Ledger) -> None:
         self.config = config
         self.backends = backends
         self.seed = seed
+        self.ledger = ledger
         self.engine_of = {v.tts: backends[v.tts].engine for v in config.voices}
         self.asr = backends[config.asr]
-        self.failures: dict[int, tuple[str, str]] = {}  # owner -> first (reason, detail)
         self._asr_name: str | None = None
-
-    def fail(self, owner: int, reason: str, detail: str = "") -> None:
-        self.failures.setdefault(owner, (reason, detail))
 
     def plan(
         self,
-        owner: int,
+        owner: Hashable,
         sample_id: str,
         turn: int,
         text: str,
@@ -143,10 +142,12 @@ class Speaker:
         spoken = speakable(text)
         problem = voice_problem(spoken) if check_language else (None if spoken else ("empty_text", ""))
         if problem:
-            self.fail(owner, problem[0], f"{label}: {problem[1]}" if problem[1] else f"{label} has nothing to say")
+            self.ledger.fail(
+                owner, problem[0], f"{label}: {problem[1]}" if problem[1] else f"{label} has nothing to say"
+            )
             return None
         if len(spoken) > self.config.max_audio_seconds * MAX_CHARS_PER_SECOND:
-            self.fail(owner, "audio_too_long", f"{label}: {len(spoken)} characters")
+            self.ledger.fail(owner, "audio_too_long", f"{label}: {len(spoken)} characters")
             return None
         key = turn if voice_key is None else voice_key
         voice = draw_voice(self.config.voices, self.seed, sample_id, key, self.engine_of)
@@ -160,7 +161,7 @@ class Speaker:
 
         Utterances of an owner that already failed are not transcribed (no ASR time for a lost cause).
         """
-        utterances = [u for u in utterances if u.owner not in self.failures]  # no TTS time for a lost cause either
+        utterances = [u for u in utterances if u.owner not in self.ledger]  # no TTS time for a lost cause either
         by_backend: dict[str, list[Utterance]] = defaultdict(list)
         for u in utterances:
             by_backend[u.voice.backend].append(u)
@@ -171,18 +172,18 @@ class Speaker:
             for u, audio in zip(group, audios, strict=True):
                 u.audio = _noisy(audio, u.voice)
         for u in utterances:
-            if u.owner in self.failures:
+            if u.owner in self.ledger:
                 continue
             if u.audio is None or len(u.audio.array) == 0:
-                self.fail(u.owner, "tts_failed", f"{u.label}, voice {u.voice.name}")
+                self.ledger.fail(u.owner, "tts_failed", f"{u.label}, voice {u.voice.name}")
             elif u.audio.duration > self.config.max_audio_seconds:
-                self.fail(u.owner, "audio_too_long", f"{u.label}: {u.audio.duration:.1f} s")
-        live = [u for u in utterances if u.owner not in self.failures]
+                self.ledger.fail(u.owner, "audio_too_long", f"{u.label}: {u.audio.duration:.1f} s")
+        live = [u for u in utterances if u.owner not in self.ledger]
         transcripts = self.asr.transcribe([u.audio for u in live]) if live else []
         for u, transcript in zip(live, transcripts, strict=True):
             u.transcript = transcript
             if transcript is None:
-                self.fail(u.owner, "asr_failed", u.label)
+                self.ledger.fail(u.owner, "asr_failed", u.label)
 
     def asr_name(self) -> str:
         if self._asr_name is None:

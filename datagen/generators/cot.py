@@ -26,6 +26,7 @@ from typing import Any
 from pydantic import Field
 
 from datagen.backends.base import Sampling
+from datagen.ledger import Ledger
 from datagen.prompts import Prompt, load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.steps import Step, StepConfig
@@ -273,16 +274,16 @@ class SamplingStep(Step):
     def sampler(self) -> Sampler:
         return Sampler(self.backends[self.config.generator], load_prompt(self.config.prompt), self.config, self.seed)
 
-    def problems(self, batch: Sequence[Sample]) -> tuple[list[Problem], dict[int, Rejected]]:
-        problems: list[Problem] = []
-        rejected: dict[int, Rejected] = {}
+    def problems(self, batch: Sequence[Sample], ledger: Ledger) -> dict[int, Problem]:
+        """The usable problems by batch index; the others fail in `ledger`."""
+        problems: dict[int, Problem] = {}
         for i, sample in enumerate(batch):
             parsed = split_problem(sample)
             if isinstance(parsed, str):
-                rejected[i] = self.reject(sample, parsed, "the record needs a user question and a reference answer")
+                ledger.fail(i, parsed, "the record needs a user question and a reference answer")
             else:
-                problems.append(Problem(sample, *parsed))
-        return problems, rejected
+                problems[i] = Problem(sample, *parsed)
+        return problems
 
     def unsolved(self, sampler: Sampler, problem: Problem, detail: str = "") -> Rejected:
         """`generation_failed` when the model never answered, else `no_correct_trace`, with the difficulty meta."""
@@ -320,26 +321,24 @@ class ChainOfThought(SamplingStep):
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
         sampler = self.sampler()
-        problems, rejected = self.problems(batch)
-        sampler.run(problems, stop=lambda p: len(distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k)
-        by_id: dict[str, list[Sample | Rejected]] = {}
-        for problem in problems:
-            kept = distinct(problem.correct, cfg.dedup_distance, cfg.k)
-            if not kept:
-                by_id[problem.sample.id] = [self.unsolved(sampler, problem)]
-                continue
-            records: list[Sample | Rejected] = []
-            for j, trace in enumerate(kept):
-                meta = {**sampler.problem_meta(problem), "trace_index": j, "verification": verification_meta(trace)}
-                meta.update(
-                    sampler.once_meta(problem)
-                    if j == 0
-                    else {"solved": None, "samples_saved": None, "sample_budget": None}
-                )
-                messages = (problem.question, Message("assistant", trace.text))
-                records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
-            by_id[problem.sample.id] = records
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            out.extend([rejected[i]] if i in rejected else by_id[sample.id])
-        return out
+        ledger = Ledger()
+        problems = self.problems(batch, ledger)
+        enough = lambda p: len(distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k  # noqa: E731
+        sampler.run(list(problems.values()), stop=enough)
+        return ledger.emit(self, batch, lambda i, _: self._traces(sampler, problems[i]))
+
+    def _traces(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+        """One record per kept trace (`{id}#t{j}`), or the problem's reject."""
+        cfg = self.config
+        kept = distinct(problem.correct, cfg.dedup_distance, cfg.k)
+        if not kept:
+            return [self.unsolved(sampler, problem)]
+        records: list[Sample | Rejected] = []
+        for j, trace in enumerate(kept):
+            meta = {**sampler.problem_meta(problem), "trace_index": j, "verification": verification_meta(trace)}
+            meta.update(
+                sampler.once_meta(problem) if j == 0 else {"solved": None, "samples_saved": None, "sample_budget": None}
+            )
+            messages = (problem.question, Message("assistant", trace.text))
+            records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
+        return records

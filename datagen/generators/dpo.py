@@ -41,6 +41,7 @@ from datagen.generators.cot import (
     verification_feature,
     verification_meta,
 )
+from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from filters.answers import extract_answer, verify
@@ -175,16 +176,13 @@ class DpoPairs(SamplingStep):
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
         sampler = self.sampler()
-        problems, rejected = self.problems(batch)
+        ledger = Ledger()
+        problems = self.problems(batch, ledger)
         sampler.run(
-            problems,
+            list(problems.values()),
             stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem,
         )
-        by_id = {p.sample.id: self._pairs(sampler, p) for p in problems}
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            out.extend([rejected[i]] if i in rejected else by_id[sample.id])
-        return out
+        return ledger.emit(self, batch, lambda i, _: self._pairs(sampler, problems[i]))
 
     def _rejectable(self, problem: Problem) -> list[Trace]:
         wrong = problem.wrong
