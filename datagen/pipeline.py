@@ -21,11 +21,12 @@ from datagen import registry
 from datagen.backends.base import BackendError
 from datagen.readers import ShardSpec, Source, open_input
 from datagen.records import Rejected, Sample
+from datagen.stats import add_figures
 from datagen.steps import ContractError, Step
 
 log = logging.getLogger(__name__)
 
-_TIMED_METHODS = ("synthesize", "transcribe", "generate")
+_TIMED_METHODS = ("synthesize", "transcribe", "generate", "score")  # every backend method that runs a model
 
 
 class TimedBackend:
@@ -112,6 +113,8 @@ class Pipeline:
         backend_before = {name: (b.seconds, b.calls) for name, b in self.backends.items()}
         result = ShardResult()
         step_seconds: dict[str, float] = defaultdict(float)
+        for step in self.steps:
+            step.tally.clear()
         chunk_size = max(step.config.batch_size for step in self.steps)
         for chunk in _chunks(self.source.read(shard), chunk_size):
             samples: list[Sample] = []
@@ -139,11 +142,13 @@ class Pipeline:
 
         The contract check sits outside the isolation: a step that loses records is a bug, not bad data.
         """
+        tally = step.tally.copy()
         try:
             out = step.process(batch)
         except (ContractError, BackendError):
             raise
         except Exception as err:  # the isolation boundary: any failure of a step's code must not end the run
+            step.tally = tally  # its records are counted again as they re-run
             if self.manifest.on_error == "raise":
                 raise
             if len(batch) == 1:
@@ -170,8 +175,10 @@ class Pipeline:
             for name, b in self.backends.items()
             if b.calls > backend_before[name][1]
         }
-        kept_meta = [s.meta for s in result.kept]
-        dropped_meta = [r.sample.meta for r in result.rejected if r.sample]
+        steps: dict[str, Any] = {}
+        for step in self.steps:
+            if figures := step.stats_for_shard(result.kept, result.rejected):
+                steps[step.name] = add_figures(steps.get(step.name, {}), figures)
         return {
             "shard": shard.index,
             "records": shard.stop - shard.start,
@@ -183,11 +190,11 @@ class Pipeline:
             "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()},
             "backend_seconds": backends,
             "values": {
-                "kept": numeric_values(kept_meta),
-                "dropped": numeric_values(dropped_meta),
+                "kept": numeric_values([s.meta for s in result.kept]),
+                "dropped": numeric_values([r.sample.meta for r in result.rejected if r.sample]),
                 "audio_seconds": [round(a.duration, 3) for s in result.kept for a in s.audios],
-                "voices": [f"{sp['tts']}:{sp['voice']}" for m in kept_meta for sp in m.get("speech", [])],
             },
+            "steps": steps,
         }
 
 

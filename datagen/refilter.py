@@ -46,8 +46,8 @@ from datagen.readers import SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
 from datagen.run import RunMismatchError
 from datagen.shards import data_features, reject_row, rejects_features, shard_name, write_json, write_table
-from datagen.stats import merge
-from datagen.steps import Filter, Step
+from datagen.stats import add_figures, merge
+from datagen.steps import Filter, Step, StepConfig
 
 log = logging.getLogger(__name__)
 
@@ -188,10 +188,18 @@ def refilter(dataset: Path, manifest: Any, out: Path, *, overwrite: bool = False
     meta_keys = [k for k in features if k not in CORE_FIELDS]
     for step in steps:
         step.setup({})
+    reporters = [*_source_steps(source), *steps]
     shard_stats = []
     try:
         for index, count in source.shards():
-            shard_stats.append(_filter_shard(source, index, count, steps, manifest, out, features, meta_keys))
+            for step in steps:
+                step.tally.clear()
+            stats, kept, rejected = _filter_shard(source, index, count, steps, manifest, out, features, meta_keys)
+            for step in reporters:  # the source run's steps report on the records still kept (e.g. voices)
+                if figures := step.stats_for_shard(kept, rejected):
+                    stats["steps"][step.name] = add_figures(stats["steps"].get(step.name, {}), figures)
+            write_json(out / "_shards" / f"{index:05d}.json", stats)
+            shard_stats.append(stats)
     finally:
         for step in steps:
             step.teardown()
@@ -250,7 +258,7 @@ def _filter_shard(
     out: Path,
     features: Any,
     meta_keys: list[str],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Sample], list[Rejected]]:
     started = time.perf_counter()
     data_path, rejects_path = source.path("data", index, count), source.path("rejects", index, count)
     rows = pq.read_table(data_path).to_pylist() if data_path.is_file() else []
@@ -292,11 +300,10 @@ def _filter_shard(
             "kept": numeric_values([s.meta for s in kept]),
             "dropped": numeric_values(old_meta + [r.sample.meta for r in rejected if r.sample]),
             "audio_seconds": [round(a.duration, 3) for s in kept for a in s.audios],
-            "voices": [f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp],
         },
+        "steps": {},
     }
-    write_json(out / "_shards" / f"{index:05d}.json", stats)
-    return stats
+    return stats, kept, rejected
 
 
 def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
@@ -314,6 +321,8 @@ def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[s
         for name, b in old_stats.get("backend_seconds", {}).items()
     }
     stats["backends"] = old_stats.get("backends", {})
+    for key, value in old_stats.items():  # what no step recomputed here describes the generation: carried over
+        stats.setdefault(key, value)
     stats["filtered_from"] = {
         "dataset": str(source.root),
         "manifest_hash": old_stats.get("manifest_hash"),
@@ -352,14 +361,30 @@ def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[s
     return stats
 
 
-def _combined_manifest(source: _Dataset, manifest: Any, out: Path) -> dict[str, Any]:
-    """The source run's resolved manifest with the filter steps appended: the new dataset's whole provenance."""
+def _source_manifest(source: _Dataset) -> dict[str, Any]:
     path = source.root / "manifest.yaml"
     try:
         base = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
     except yaml.YAMLError:
         base = None
-    base = base if isinstance(base, dict) else {"input": {"path": str(source.root)}, "steps": []}
+    return base if isinstance(base, dict) else {"input": {"path": str(source.root)}, "steps": []}
+
+
+def _source_steps(source: _Dataset) -> list[Step]:
+    """The source run's steps, unconfigured: only to report their figures (`stats_for_shard`) on kept records."""
+    steps = []
+    for spec in _source_manifest(source).get("steps") or []:
+        name = spec.get("step") if isinstance(spec, dict) else None
+        if isinstance(name, str) and name in registry.STEPS:
+            step = registry.step_class(name).__new__(registry.step_class(name))
+            Step.__init__(step, StepConfig())
+            steps.append(step)
+    return steps
+
+
+def _combined_manifest(source: _Dataset, manifest: Any, out: Path) -> dict[str, Any]:
+    """The source run's resolved manifest with the filter steps appended: the new dataset's whole provenance."""
+    base = _source_manifest(source)
     curate = manifest.model_dump(mode="json")
     return {
         **base,

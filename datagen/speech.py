@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -21,9 +21,9 @@ from pydantic import Field
 
 from datagen.backends.base import Voice
 from datagen.ledger import Ledger
-from datagen.records import Audio
+from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable
-from datagen.steps import StepConfig
+from datagen.steps import Step, StepConfig
 from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
 from filters.text_sanity import english_share, foreign_share, words
 from filters.wer import wer
@@ -46,6 +46,32 @@ class SpeechConfig(StepConfig):
 def speech_backend_refs(config: Any) -> list[tuple[str, str, str]]:
     refs = [(f"voices.{i}.tts", v.tts, "synthesize") for i, v in enumerate(config.voices)]
     return [*refs, ("asr", config.asr, "transcribe")]
+
+
+class SpeechStep(Step):
+    """Base of the speech generators: the voice pool and verifier backends, a warm-up, and the voices heard.
+
+    A subclass adds its own backends by extending `backend_refs`; `voices` in stats.json counts the
+    `engine:voice` of every utterance in the kept records' `speech` meta.
+    """
+
+    config: SpeechConfig
+
+    @classmethod
+    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
+        return speech_backend_refs(config)
+
+    def setup(self, backends: Any) -> None:
+        super().setup(backends)
+        warm_up()
+
+    def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
+        heard = Counter(f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp)
+        return {**super().stats_for_shard(kept, rejected), "voices": dict(heard)}
+
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        return {"voices": dict(Counter(totals.get("voices", {})).most_common())}
 
 
 def speech_feature(**extra: Any) -> Any:

@@ -8,6 +8,7 @@ before the first record exists.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -53,6 +54,9 @@ class Step:
     `writes` names the meta keys the step adds and `features()` gives their `datasets` types, which fixes the
     output schema before the first record exists; `uses` maps config fields naming a backend to the method
     that backend must have.
+
+    Figures of its own (problems solved, voices heard) a step reports through `stats_for_shard`, summed over
+    shards and turned into stats.json entries by `stats_for_run`; the pipeline knows none of them.
     """
 
     name: ClassVar[str] = ""
@@ -65,6 +69,20 @@ class Step:
         self.config = config if config is not None else self.Config()
         self.seed = seed
         self.backends: dict[str, Any] = {}
+        self.tally: Counter[str] = Counter()  # counted in `process`; the pipeline resets it per shard
+
+    def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
+        """This step's figures for one shard, from its `tally` and the shard's final records (kept or rejected).
+
+        Values are numbers or dicts of numbers: shards are summed key by key. The pipeline calls this once at
+        the end of each shard, and undoes the `tally` of a batch that raised (its records are re-run one by one).
+        """
+        return dict(self.tally)
+
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        """Top-level stats.json entries from the summed `stats_for_shard` figures (ratios go here); default none."""
+        return {}
 
     @classmethod
     def features(cls) -> dict[str, Any]:

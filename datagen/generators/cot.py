@@ -7,8 +7,9 @@ Each round is one batched generator call over the still-active problems, seeded 
 active ids), so local, Dask and resumed runs draw the same traces.
 
 Writes one record per kept trace, `{id}#t{j}` (user question + assistant trace), with meta `pass_rate`,
-`samples_drawn`, `correct`, `trace_index`, `verification` and `generation` (provenance). The first record of a
-problem also carries `solved`, `samples_saved` and `sample_budget` (once per problem: stats sum them exactly).
+`samples_drawn`, `correct`, `trace_index`, `verification` and `generation` (provenance). Per-problem counts
+(problems, solved, samples drawn of the budget) are tallied as problems finish and reported in stats.json
+`rejection_sampling`.
 Drops: `missing_question`, `missing_reference`, `generation_failed` (every model call failed),
 `no_correct_trace` (none verified; the pass-rate meta is kept, a difficulty signal for the audit).
 
@@ -21,7 +22,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -208,14 +209,6 @@ class Sampler:
             "generation": self.provenance(problem),
         }
 
-    def once_meta(self, problem: Problem) -> dict[str, Any]:
-        """Per-problem counters, written on one record per problem so stats sum them exactly once."""
-        return {
-            "solved": int(bool(problem.correct)),
-            "samples_saved": self.config.n - problem.drawn,
-            "sample_budget": self.config.n,
-        }
-
 
 def verification_meta(trace: Trace) -> dict[str, Any]:
     v = trace.verification
@@ -241,16 +234,13 @@ def verification_feature() -> Any:
 
 
 def problem_features() -> dict[str, Any]:
-    """`datasets` types of the meta every sampling step writes (see `Sampler.problem_meta` / `once_meta`)."""
+    """`datasets` types of the meta every sampling step writes (see `Sampler.problem_meta`)."""
     from datasets import List, Value
 
     return {
         "pass_rate": Value("float64"),
         "samples_drawn": Value("int32"),
         "correct": Value("int32"),
-        "solved": Value("int32"),
-        "samples_saved": Value("int32"),
-        "sample_budget": Value("int32"),
         "generation": {
             "generator": Value("string"),
             "prompt": Value("string"),
@@ -266,10 +256,51 @@ def problem_features() -> dict[str, Any]:
 
 
 class SamplingStep(Step):
-    """Base for steps that sample traces per problem: turns a batch into `Problem`s and runs the `Sampler`."""
+    """Base for steps that sample traces per problem: turns a batch into `Problem`s and runs the `Sampler`.
+
+    `record_index` names the meta key numbering a problem's records (`trace_index`, `pair_index`): stats.json
+    `rejection_sampling` counts the kept records holding it as `counted_as`.
+    """
 
     uses = {"generator": "generate"}
     config: SamplingConfig
+    record_index: ClassVar[str] = ""
+    counted_as: ClassVar[str] = ""
+
+    def sample(self, problems: dict[int, Problem], stop: Callable[[Problem], bool]) -> Sampler:
+        """Run the sampler over `problems` and tally them (each problem once per shard)."""
+        sampler = self.sampler()
+        sampler.run(list(problems.values()), stop)
+        for p in problems.values():
+            self.tally.update(problems=1, solved=int(bool(p.correct)), samples_budget=self.config.n)
+            self.tally.update(samples_drawn=p.drawn)
+        return sampler
+
+    def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
+        records = sum(1 for s in kept if self.record_index in s.meta)
+        return {**super().stats_for_shard(kept, rejected), self.counted_as: records}
+
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        problems, budget, drawn = (
+            totals.get("problems", 0),
+            totals.get("samples_budget", 0),
+            totals.get("samples_drawn", 0),
+        )
+        if not problems:
+            return {}
+        return {
+            "rejection_sampling": {
+                "problems": problems,
+                "pass_at_n": round(totals.get("solved", 0) / problems, 4),
+                "samples_budget": budget,
+                "samples_drawn": drawn,
+                "samples_saved": budget - drawn,
+                "samples_saved_fraction": round((budget - drawn) / budget, 4) if budget else None,
+                "kept_traces": totals.get("kept_traces", 0),
+                "pairs_built": totals.get("pairs_built", 0),
+            }
+        }
 
     def sampler(self) -> Sampler:
         return Sampler(self.backends[self.config.generator], load_prompt(self.config.prompt), self.config, self.seed)
@@ -287,7 +318,7 @@ class SamplingStep(Step):
 
     def unsolved(self, sampler: Sampler, problem: Problem, detail: str = "") -> Rejected:
         """`generation_failed` when the model never answered, else `no_correct_trace`, with the difficulty meta."""
-        meta = {**sampler.problem_meta(problem), **sampler.once_meta(problem)}
+        meta = sampler.problem_meta(problem)
         if not problem.traces:
             return self.reject(problem.sample, "generation_failed", f"{problem.failed} failed generation(s)", **meta)
         answers = sorted({str(t.verification.predicted) for t in problem.traces})
@@ -299,18 +330,9 @@ class ChainOfThought(SamplingStep):
     name = "cot"
     Config = CotConfig
     reads = ("messages",)
-    writes = (
-        "pass_rate",
-        "samples_drawn",
-        "correct",
-        "solved",
-        "samples_saved",
-        "sample_budget",
-        "trace_index",
-        "verification",
-        "generation",
-    )
+    writes = ("pass_rate", "samples_drawn", "correct", "trace_index", "verification", "generation")
     config: CotConfig
+    record_index, counted_as = "trace_index", "kept_traces"
 
     @classmethod
     def features(cls) -> dict[str, Any]:
@@ -320,11 +342,9 @@ class ChainOfThought(SamplingStep):
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
-        sampler = self.sampler()
         ledger = Ledger()
         problems = self.problems(batch, ledger)
-        enough = lambda p: len(distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k  # noqa: E731
-        sampler.run(list(problems.values()), stop=enough)
+        sampler = self.sample(problems, stop=lambda p: len(distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k)
         return ledger.emit(self, batch, lambda i, _: self._traces(sampler, problems[i]))
 
     def _traces(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
@@ -336,9 +356,6 @@ class ChainOfThought(SamplingStep):
         records: list[Sample | Rejected] = []
         for j, trace in enumerate(kept):
             meta = {**sampler.problem_meta(problem), "trace_index": j, "verification": verification_meta(trace)}
-            meta.update(
-                sampler.once_meta(problem) if j == 0 else {"solved": None, "samples_saved": None, "sample_budget": None}
-            )
             messages = (problem.question, Message("assistant", trace.text))
             records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
         return records

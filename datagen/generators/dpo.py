@@ -12,8 +12,7 @@ backend implements `LikelihoodScorer.score`), else the most frequent wrong answe
 
 Writes one record per pair, `{id}#p{j}`: messages = (question, chosen), meta `rejected` (the rejected reply),
 `pair_index`, `pairing`, `corrected` (+ `correction_prompt`), `rejected_score`, `chosen_verification`,
-`rejected_verification`, plus the problem meta of `cot` (`pass_rate`, `samples_drawn`, `correct`, `generation`;
-`solved`, `samples_saved`, `sample_budget` on `#p0`).
+`rejected_verification`, plus the problem meta of `cot` (`pass_rate`, `samples_drawn`, `correct`, `generation`).
 Drops: those of `cot`, plus `no_wrong_trace` (every trace verified: nothing to prefer against).
 """
 
@@ -151,11 +150,12 @@ class DpoPairs(SamplingStep):
     Config = DpoConfig
     reads = ("messages",)
     writes = (
-        "pass_rate", "samples_drawn", "correct", "solved", "samples_saved", "sample_budget", "generation",
+        "pass_rate", "samples_drawn", "correct", "generation",
         "rejected", "pair_index", "pairing", "corrected", "correction_prompt", "rejected_score",
         "chosen_verification", "rejected_verification",
     )  # fmt: skip
     config: DpoConfig
+    record_index, counted_as = "pair_index", "pairs_built"
 
     @classmethod
     def features(cls) -> dict[str, Any]:
@@ -175,12 +175,10 @@ class DpoPairs(SamplingStep):
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
-        sampler = self.sampler()
         ledger = Ledger()
         problems = self.problems(batch, ledger)
-        sampler.run(
-            list(problems.values()),
-            stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem,
+        sampler = self.sample(
+            problems, stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem
         )
         return ledger.emit(self, batch, lambda i, _: self._pairs(sampler, problems[i]))
 
@@ -203,7 +201,7 @@ class DpoPairs(SamplingStep):
                 return [self.unsolved(sampler, problem, fixed)]
             chosen, corrected = [fixed], True
         if not wrong:
-            meta = {**sampler.problem_meta(problem), **sampler.once_meta(problem)}
+            meta = sampler.problem_meta(problem)
             return [self.reject(problem.sample, "no_wrong_trace", f"{len(problem.correct)} verified, 0 wrong", **meta)]
         scores = self._scores(sampler, problem, wrong) if cfg.policy == "hardest_negative" else None
         pairs, label = build_pairs(
@@ -214,11 +212,6 @@ class DpoPairs(SamplingStep):
         for j, (good, bad, score) in enumerate(pairs):
             meta = {
                 **sampler.problem_meta(problem),
-                **(
-                    sampler.once_meta(problem)
-                    if j == 0
-                    else {"solved": None, "samples_saved": None, "sample_budget": None}
-                ),
                 "rejected": bad.text,
                 "pair_index": j,
                 "pairing": label,

@@ -22,8 +22,7 @@ from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, Utterance, model_name, speech_backend_refs, speech_feature, warm_up
-from datagen.steps import Step
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, model_name, speech_feature
 from filters.qa_pairs import grounding
 
 _MARKDOWN = re.compile(r"[*_`#>|~]+|^\s*[-•]\s+", re.MULTILINE)
@@ -56,7 +55,7 @@ def spoken_reply(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip("\"'“” ")
 
 
-class SpeechQA(Step):
+class SpeechQA(SpeechStep):
     name = "speech_qa"
     Config = SpeechQAConfig
     reads = ("messages",)
@@ -78,14 +77,13 @@ class SpeechQA(Step):
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        refs = speech_backend_refs(config)
+        refs = super().backend_refs(config)
         return [*refs, ("generator", config.generator, "generate")] if config.generator else refs
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)
         if self.config.answer_style == "spoken":
             load_prompt(self.config.prompt)  # a missing template fails at setup, before any model time
-        warm_up()
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()

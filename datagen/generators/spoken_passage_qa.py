@@ -32,14 +32,12 @@ from datagen.speakable import speakable
 from datagen.speech import (
     Speaker,
     SpeechConfig,
+    SpeechStep,
     Utterance,
     model_name,
-    speech_backend_refs,
     speech_feature,
     voice_problem,
-    warm_up,
 )
-from datagen.steps import Step
 from filters.qa_pairs import PairVerdict, QAPair, judge_pairs, parse_pairs, parse_verdict
 
 _QUESTION_VOICE = 1000  # voice-draw key of the spoken questions (the passage reader is key 0)
@@ -85,7 +83,7 @@ class _Passage:
     questions: dict[int, Utterance] = field(default_factory=dict)  # pair index -> spoken question
 
 
-class SpokenPassageQA(Step):
+class SpokenPassageQA(SpeechStep):
     name = "spoken_passage_qa"
     Config = SpokenPassageQAConfig
     reads = ("passage",)
@@ -110,7 +108,7 @@ class SpokenPassageQA(Step):
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        refs = speech_backend_refs(config)
+        refs = super().backend_refs(config)
         if config.generator:
             refs.append(("generator", config.generator, "generate"))
         if config.verifier and config.grounding in ("verifier", "both"):
@@ -123,7 +121,6 @@ class SpokenPassageQA(Step):
             load_prompt(self.config.prompt)  # a missing template fails at setup, before any model time
         if self._verifying:
             load_prompt(self.config.verify_prompt)
-        warm_up()
 
     @property
     def _verifying(self) -> bool:

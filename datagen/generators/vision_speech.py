@@ -16,15 +16,14 @@ from pydantic import Field
 from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, Utterance, speech_backend_refs, speech_feature, warm_up
-from datagen.steps import Step
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_feature
 
 
 class VisionSpeechConfig(SpeechConfig):
     turns: Literal["all", "first"] = Field("all", description="which user turns become speech")
 
 
-class VisionSpeech(Step):
+class VisionSpeech(SpeechStep):
     name = "vision_speech"
     Config = VisionSpeechConfig
     reads = ("messages",)
@@ -36,14 +35,6 @@ class VisionSpeech(Step):
         from datasets import Value
 
         return {"wer": Value("float64"), "speech": speech_feature()}
-
-    @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        return speech_backend_refs(config)
-
-    def setup(self, backends: Any) -> None:
-        super().setup(backends)
-        warm_up()
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()
