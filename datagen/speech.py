@@ -74,25 +74,23 @@ class SpeechStep(Step):
         return {"voices": dict(Counter(totals.get("voices", {})).most_common())}
 
 
-def speech_feature(**extra: Any) -> Any:
-    """The `datasets` type of a `speech` list; `extra` adds fields (e.g. which chunk of a passage)."""
-    from datasets import List, Value
-
+def speech_schema(**extra: Any) -> list[dict[str, Any]]:
+    """The schema of a `speech` list (see `datagen.steps.to_feature`); `extra` adds fields (e.g. a passage chunk)."""
     fields = {
-        "turn": Value("int32"),
-        "text": Value("string"),
-        "spoken_text": Value("string"),
-        "transcript": Value("string"),
-        "wer": Value("float64"),
-        "duration": Value("float64"),
-        "tts": Value("string"),
-        "voice": Value("string"),
-        "speed": Value("float64"),
-        "voice_seed": Value("int64"),
-        "asr": Value("string"),
-        "snr_db": Value("float64"),
+        "turn": "int32",
+        "text": "string",
+        "spoken_text": "string",
+        "transcript": "string",
+        "wer": "float64",
+        "duration": "float64",
+        "tts": "string",
+        "voice": "string",
+        "speed": "float64",
+        "voice_seed": "int64",
+        "asr": "string",
+        "snr_db": "float64",
     }
-    return List({**fields, **extra})
+    return [{**fields, **extra}]
 
 
 def voice_problem(spoken: str) -> tuple[str, str] | None:
@@ -130,7 +128,7 @@ class Utterance:
     spoken: str
     voice: Voice
     label: str = ""  # names the utterance in reject details ("turn 2", "chunk 3")
-    extra: dict[str, Any] | None = None  # more provenance fields (speech_feature's `extra`)
+    extra: dict[str, Any] | None = None  # more provenance fields (speech_schema's `extra`)
     audio: Audio | None = None
     transcript: str | None = None
 

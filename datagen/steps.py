@@ -48,12 +48,35 @@ def drop(reason: str, detail: str = "", **scores: Any) -> Verdict:
     return Verdict(False, reason, detail, scores)
 
 
-class Step:
-    """Base class. Subclasses set `name`, `Config`, `reads`/`writes` and implement `process`.
+def to_feature(spec: Any) -> Any:
+    """A `datasets` feature from a plain spec: "float64" is a Value, [spec] a List, {key: spec} a struct.
 
-    `writes` names the meta keys the step adds and `features()` gives their `datasets` types, which fixes the
-    output schema before the first record exists; `uses` maps config fields naming a backend to the method
-    that backend must have.
+    Steps declare their `schema` this way so no module imports `datasets` (slow) to define a step.
+    """
+    from datasets import List, Value
+
+    if isinstance(spec, str):
+        return Value(spec)
+    if isinstance(spec, list):
+        return List(to_feature(spec[0]))
+    if isinstance(spec, dict):
+        return {key: to_feature(value) for key, value in spec.items()}
+    return spec  # already a feature
+
+
+class _FeatureKeys:
+    """`Step.writes` when a step does not declare it: the keys of its schema, so the two cannot disagree."""
+
+    def __get__(self, step: Step | None, cls: type[Step]) -> tuple[str, ...]:
+        return tuple(cls.schema) if cls.schema else tuple(cls.features())  # no `datasets` import for a schema
+
+
+class Step:
+    """Base class. Subclasses set `name`, `Config`, `reads`, `schema` and implement `process`.
+
+    `schema` gives the type of each meta key the step adds (`features()` as `datasets` features), which fixes the
+    output schema before the first record exists; `writes` is their names. `uses` maps config fields naming a
+    backend to the method that backend must have.
 
     Figures of its own (problems solved, voices heard) a step reports through `stats_for_shard`, summed over
     shards and turned into stats.json entries by `stats_for_run`; the pipeline knows none of them.
@@ -62,7 +85,7 @@ class Step:
     name: ClassVar[str] = ""
     Config: ClassVar[type[StepConfig]] = StepConfig
     reads: ClassVar[tuple[str, ...]] = ()
-    writes: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = _FeatureKeys()  # type: ignore[assignment]
     uses: ClassVar[Mapping[str, str]] = {}
 
     def __init__(self, config: StepConfig | None = None, *, seed: int = 0) -> None:
@@ -84,10 +107,12 @@ class Step:
         """Top-level stats.json entries from the summed `stats_for_shard` figures (ratios go here); default none."""
         return {}
 
+    schema: ClassVar[Mapping[str, Any]] = {}
+
     @classmethod
     def features(cls) -> dict[str, Any]:
-        """`datasets` feature of each key in `writes` (imported lazily: `datasets` is slow to import)."""
-        return {}
+        """`datasets` feature of each meta key the step writes, built from `schema` (see `to_feature`)."""
+        return {key: to_feature(spec) for key, spec in cls.schema.items()}
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:

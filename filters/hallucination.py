@@ -58,14 +58,8 @@ class Hallucination(Filter):
     name = "hallucination"
     Config = HallucinationConfig
     reads = ("speech",)
-    writes = ("transcript_repetition", "transcript_length_ratio")
     config: HallucinationConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {"transcript_repetition": Value("float64"), "transcript_length_ratio": Value("float64")}
+    schema = {"transcript_repetition": "float64", "transcript_length_ratio": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -100,19 +100,8 @@ class TextSanity(Filter):
     name = "text_sanity"
     Config = TextSanityConfig
     reads = ("messages",)
-    writes = ("query_words", "answer_words", "script_share", "english_share")
     config: TextSanityConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {
-            "query_words": Value("int64"),
-            "answer_words": Value("int64"),
-            "script_share": Value("float64"),
-            "english_share": Value("float64"),
-        }
+    schema = {"query_words": "int64", "answer_words": "int64", "script_share": "float64", "english_share": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

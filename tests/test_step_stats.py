@@ -84,3 +84,12 @@ def test_merge_turns_step_figures_into_stats_entries() -> None:
     }  # fmt: skip
     assert stats["voices"] == {"fake_tts:alpha": 2}
     assert "rejection_sampling" not in merge(shards[:0], total=0)
+
+
+def test_every_registered_step_writes_exactly_its_features() -> None:
+    """`writes` defaults to the keys of `features()`; a step that still declares it must agree with its schema."""
+    from datagen import registry
+
+    for name in registry.STEPS:
+        cls = registry.step_class(name)
+        assert list(cls.writes) == list(cls.features()), name

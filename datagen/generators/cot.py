@@ -221,38 +221,31 @@ def verification_meta(trace: Trace) -> dict[str, Any]:
     }
 
 
-def verification_feature() -> Any:
-    from datasets import Value
+VERIFICATION_SCHEMA = {
+    "match": "bool",
+    "predicted": "string",
+    "reference": "string",
+    "method": "string",
+    "detail": "string",
+}
 
-    return {
-        "match": Value("bool"),
-        "predicted": Value("string"),
-        "reference": Value("string"),
-        "method": Value("string"),
-        "detail": Value("string"),
-    }
-
-
-def problem_features() -> dict[str, Any]:
-    """`datasets` types of the meta every sampling step writes (see `Sampler.problem_meta`)."""
-    from datasets import List, Value
-
-    return {
-        "pass_rate": Value("float64"),
-        "samples_drawn": Value("int32"),
-        "correct": Value("int32"),
-        "generation": {
-            "generator": Value("string"),
-            "prompt": Value("string"),
-            "temperature": Value("float64"),
-            "top_p": Value("float64"),
-            "max_new_tokens": Value("int32"),
-            "seeds": List(Value("int64")),
-            "sample_budget": Value("int32"),
-            "round_size": Value("int32"),
-            "failed_generations": Value("int32"),
-        },
-    }
+# the meta every sampling step writes (see `Sampler.problem_meta`)
+PROBLEM_SCHEMA = {
+    "pass_rate": "float64",
+    "samples_drawn": "int32",
+    "correct": "int32",
+    "generation": {
+        "generator": "string",
+        "prompt": "string",
+        "temperature": "float64",
+        "top_p": "float64",
+        "max_new_tokens": "int32",
+        "seeds": ["int64"],
+        "sample_budget": "int32",
+        "round_size": "int32",
+        "failed_generations": "int32",
+    },
+}
 
 
 class SamplingStep(Step):
@@ -330,15 +323,10 @@ class ChainOfThought(SamplingStep):
     name = "cot"
     Config = CotConfig
     reads = ("messages",)
-    writes = ("pass_rate", "samples_drawn", "correct", "trace_index", "verification", "generation")
     config: CotConfig
     record_index, counted_as = "trace_index", "kept_traces"
 
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {**problem_features(), "trace_index": Value("int32"), "verification": verification_feature()}
+    schema = {**PROBLEM_SCHEMA, "trace_index": "int32", "verification": VERIFICATION_SCHEMA}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config

@@ -21,12 +21,14 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import Field
 
 from datagen.backends.base import ChatTurn
 from datagen.generators.cot import (
+    PROBLEM_SCHEMA,
+    VERIFICATION_SCHEMA,
     Problem,
     Sampler,
     SamplingConfig,
@@ -36,8 +38,6 @@ from datagen.generators.cot import (
     distinct,
     near_duplicate,
     normalize_trace,
-    problem_features,
-    verification_feature,
     verification_meta,
 )
 from datagen.ledger import Ledger
@@ -149,29 +149,19 @@ class DpoPairs(SamplingStep):
     name = "dpo"
     Config = DpoConfig
     reads = ("messages",)
-    writes = (
-        "pass_rate", "samples_drawn", "correct", "generation",
-        "rejected", "pair_index", "pairing", "corrected", "correction_prompt", "rejected_score",
-        "chosen_verification", "rejected_verification",
-    )  # fmt: skip
     config: DpoConfig
     record_index, counted_as = "pair_index", "pairs_built"
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {
-            **problem_features(),
-            "rejected": Value("string"),
-            "pair_index": Value("int32"),
-            "pairing": Value("string"),
-            "corrected": Value("int32"),
-            "correction_prompt": Value("string"),
-            "rejected_score": Value("float64"),
-            "chosen_verification": verification_feature(),
-            "rejected_verification": verification_feature(),
-        }
+    schema = {
+        **PROBLEM_SCHEMA,
+        "rejected": "string",
+        "pair_index": "int32",
+        "pairing": "string",
+        "corrected": "int32",
+        "correction_prompt": "string",
+        "rejected_score": "float64",
+        "chosen_verification": VERIFICATION_SCHEMA,
+        "rejected_verification": VERIFICATION_SCHEMA,
+    }
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config

@@ -22,7 +22,7 @@ from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, model_name, speech_feature
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, model_name, speech_schema
 from filters.qa_pairs import grounding
 
 _MARKDOWN = re.compile(r"[*_`#>|~]+|^\s*[-•]\s+", re.MULTILINE)
@@ -59,21 +59,15 @@ class SpeechQA(SpeechStep):
     name = "speech_qa"
     Config = SpeechQAConfig
     reads = ("messages",)
-    writes = ("wer", "speech", "answer_original", "answer_grounding", "prompts", "generator")
     config: SpeechQAConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import List, Value
-
-        return {
-            "wer": Value("float64"),
-            "speech": speech_feature(),
-            "answer_original": Value("string"),
-            "answer_grounding": Value("float64"),
-            "prompts": List(Value("string")),
-            "generator": Value("string"),
-        }
+    schema = {
+        "wer": "float64",
+        "speech": speech_schema(),
+        "answer_original": "string",
+        "answer_grounding": "float64",
+        "prompts": ["string"],
+        "generator": "string",
+    }
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:

@@ -35,7 +35,7 @@ from datagen.speech import (
     SpeechStep,
     Utterance,
     model_name,
-    speech_feature,
+    speech_schema,
     voice_problem,
 )
 from filters.qa_pairs import PairVerdict, QAPair, judge_pairs, parse_pairs, parse_verdict
@@ -87,24 +87,18 @@ class SpokenPassageQA(SpeechStep):
     name = "spoken_passage_qa"
     Config = SpokenPassageQAConfig
     reads = ("passage",)
-    writes = ("passage", "wer", "speech", "prompts", "generator", "pair_source", "pair_index", "grounding", "verified")
     config: SpokenPassageQAConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import List, Value
-
-        return {
-            "passage": Value("string"),
-            "wer": Value("float64"),
-            "speech": speech_feature(part=Value("string"), chunk=Value("int32")),
-            "prompts": List(Value("string")),
-            "generator": Value("string"),
-            "pair_source": Value("string"),
-            "pair_index": Value("int32"),
-            "grounding": Value("float64"),
-            "verified": Value("bool"),
-        }
+    schema = {
+        "passage": "string",
+        "wer": "float64",
+        "speech": speech_schema(part="string", chunk="int32"),
+        "prompts": ["string"],
+        "generator": "string",
+        "pair_source": "string",
+        "pair_index": "int32",
+        "grounding": "float64",
+        "verified": "bool",
+    }
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:

@@ -9,14 +9,14 @@ The speaking itself is `datagen.speech`, shared with the spoken-QA generators.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_feature
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
 
 
 class VisionSpeechConfig(SpeechConfig):
@@ -27,14 +27,8 @@ class VisionSpeech(SpeechStep):
     name = "vision_speech"
     Config = VisionSpeechConfig
     reads = ("messages",)
-    writes = ("wer", "speech")
     config: VisionSpeechConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {"wer": Value("float64"), "speech": speech_feature()}
+    schema = {"wer": "float64", "speech": speech_schema()}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()
