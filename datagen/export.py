@@ -7,16 +7,15 @@ reading it), keeping any `<image>` tags in place; `audios` / `images` list files
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 
+from datagen.records import MEDIA_TAG
 from datagen.shards import OutputDir, atomic_write
 
 FORMATS = ("swift", "trl")
-_TAG = re.compile(r"<(image|video|audio)>")  # kept when a spoken turn's text gives way to its <audio>
 
 
 def export(root: Path, fmt: str) -> Path:
@@ -51,7 +50,7 @@ def swift_record(row: dict[str, Any], media_dir: Path, rel: Path) -> dict[str, A
     for m in row["messages"]:
         content = m["content"]
         if m.get("audio") is not None:
-            content = "".join(t.group(0) for t in _TAG.finditer(content)) + "<audio>"
+            content = "".join(t.group(0) for t in MEDIA_TAG.finditer(content)) + "<audio>"
         messages.append({"role": m["role"], "content": content})
     record: dict[str, Any] = {"id": row["id"], "messages": messages}
     if "rejected" in row:  # DPO pairs: ms-swift's preference form

@@ -19,13 +19,13 @@ from typing import Any
 
 from pydantic import Field
 
-from datagen.backends.base import Voice
+from datagen.backends.base import Voice, model_name
 from datagen.ledger import Ledger
 from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable
 from datagen.steps import Step, StepConfig
 from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
-from filters.text_sanity import english_share, foreign_share, words
+from filters.text_stats import english_share, foreign_share, words
 from filters.wer import wer
 
 # Generous upper bound on characters per second of speech: longer texts cannot fit and are not synthesized.
@@ -231,12 +231,6 @@ class Speaker:
             "snr_db": u.voice.options.get("snr_db"),
             **(u.extra or {}),
         }
-
-
-def model_name(backend: Any) -> str:
-    """`engine:model` from a backend's `describe()`: the provenance string of a model that touched a record."""
-    info = backend.describe()
-    return f"{info.get('engine')}:{info.get('model') or info.get('model_path') or ''}".rstrip(":")
 
 
 def warm_up() -> None:

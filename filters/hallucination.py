@@ -12,20 +12,13 @@ earlier one, minus the same share in the spoken text, so a query that itself rep
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field
 
 from datagen.records import Sample
 from datagen.steps import Filter, StepConfig, Verdict, drop, keep
-
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-
-def words(text: str) -> list[str]:
-    """Lowercase word tokens; punctuation and case never count as a difference here."""
-    return _WORD.findall(text.lower())
+from filters.text_stats import words
 
 
 def repetition(tokens: list[str], n: int = 3) -> float:

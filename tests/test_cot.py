@@ -9,7 +9,8 @@ import pytest
 from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
-from datagen.generators.cot import ChainOfThought, CotConfig, derive_seed, near_duplicate
+from datagen.generators.cot import ChainOfThought, CotConfig
+from datagen.generators.sampling import derive_seed, near_duplicate
 from datagen.prompts import load_prompt
 from datagen.records import Image, Message, Rejected, Sample
 from datagen.testing import tiny_png

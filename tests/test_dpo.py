@@ -9,8 +9,8 @@ import pytest
 from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
-from datagen.generators.cot import Trace
 from datagen.generators.dpo import DpoConfig, DpoPairs, LikelihoodScorer, build_pairs, most_frequent_wrong
+from datagen.generators.sampling import Trace
 from datagen.prompts import load_prompt
 from datagen.records import Rejected, Sample
 from filters.answers import verify

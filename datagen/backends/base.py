@@ -7,13 +7,18 @@ to a worker, and models load once per worker process, not per sample.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+import numpy as np
+
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
+
+PEAK = 0.95  # one gain per utterance, the same for every engine: a mixed voice pool sounds equally loud, no clipping
 
 
 class BackendError(Exception):
@@ -163,3 +168,35 @@ def synthesize_each(
                       type(exc).__name__, exc)  # fmt: skip
             out.append(None)
     return out
+
+
+def peak_normalized(wave: Any, sampling_rate: int, engine: str, floor: float = 1e-6) -> Audio:
+    """`wave` scaled to peak at `PEAK`; silent (peak below `floor`) or non-finite audio is a ValueError (one item)."""
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if not math.isfinite(peak) or peak < floor:
+        raise ValueError(f"{engine} produced {'non-finite' if not math.isfinite(peak) else 'silent'} audio")
+    return Audio(array=wave * np.float32(PEAK / peak), sampling_rate=sampling_rate)
+
+
+def check_voice_options(engine: str, voice: Voice, known: frozenset[str] = frozenset()) -> None:
+    """A voice option the engine does not understand is an error for that item, never silently ignored."""
+    if unknown := set(voice.options) - known:
+        hint = f" (known: {sorted(known)})" if known else ""
+        raise ValueError(f"unknown {engine} voice options {sorted(unknown)}{hint}")
+
+
+def package_version(dist: str) -> str:
+    """The installed version of a distribution, for provenance; "unknown" when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def model_name(backend: Any) -> str:
+    """`engine:model` from a backend's `describe()`: the provenance string of a model that touched a record."""
+    info = backend.describe()
+    return f"{info.get('engine')}:{info.get('model') or info.get('model_path') or ''}".rstrip(":")

@@ -13,12 +13,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import (
+    BackendError,
+    BaseBackend,
+    Voice,
+    check_voice_options,
+    peak_normalized,
+    synthesize_each,
+)
 from datagen.records import Audio
-
-PEAK = 0.95  # same level as piper: engines in one voice pool sound equally loud
 
 
 def find_program(name: str) -> str | None:
@@ -60,9 +63,7 @@ class CommandSynthesizer(BaseBackend):
         """Raise ValueError for a voice this engine cannot speak (fails that item only)."""
         if voice.speed <= 0 or not math.isfinite(voice.speed):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options)
-        if unknown:
-            raise ValueError(f"unknown {self.engine} voice options {sorted(unknown)}")
+        check_voice_options(self.engine, voice)
         if voice.name and voice.name not in self.voices():
             raise ValueError(f"unknown {self.engine} voice {voice.name!r}")
 
@@ -86,7 +87,4 @@ class CommandSynthesizer(BaseBackend):
         text_file.write_text(text.strip() + "\n", encoding="utf-8")
         run_program(self._command(text_file, wav_file, voice), self.settings.timeout_seconds)
         audio = Audio.from_bytes(wav_file.read_bytes())
-        peak = float(np.max(np.abs(audio.array))) if audio.array.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-4:
-            raise ValueError(f"{self.program} produced silent audio")
-        return Audio(array=audio.array * np.float32(PEAK / peak), sampling_rate=audio.sampling_rate)
+        return peak_normalized(audio.array, audio.sampling_rate, self.program, floor=1e-4)

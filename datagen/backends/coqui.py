@@ -16,20 +16,26 @@ import importlib.util
 import json
 import math
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import (
+    BackendError,
+    BaseBackend,
+    Voice,
+    check_voice_options,
+    package_version,
+    peak_normalized,
+    synthesize_each,
+)
 from datagen.records import Audio
 
 _INSTALL_HINT = "pip install coqui-tts six (it needs torchaudio and torchcodec)"
 _CLONE = "clone:"
 _SINGLE = "default"  # the voice name of a single-speaker model
-_PEAK = 0.95
 _CHECKPOINT_NAMES = ("model.pth", "model_file.pth", "best_model.pth", "checkpoint.pth", "model.pth.tar")
 
 
@@ -178,7 +184,7 @@ class CoquiSynthesizer(BaseBackend):
             **super().describe(),
             "model_path": str(checkpoint),
             "model_type": _model_type(config),
-            "coqui_tts_version": _version("coqui-tts"),
+            "coqui_tts_version": package_version("coqui-tts"),
         }
 
     # -- synthesis --
@@ -193,9 +199,7 @@ class CoquiSynthesizer(BaseBackend):
 
         if not (voice.speed > 0 and math.isfinite(voice.speed)):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options)
-        if unknown:
-            raise ValueError(f"unknown coqui voice options {sorted(unknown)}")
+        check_voice_options(self.engine, voice)
         if not text.strip():
             raise ValueError("no speakable content (empty text)")
         name = voice.name or self.voices()[0]
@@ -229,10 +233,7 @@ class CoquiSynthesizer(BaseBackend):
             import librosa
 
             wave = librosa.effects.time_stretch(wave, rate=stretch).astype(np.float32)
-        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-6:
-            raise ValueError("coqui produced silent or non-finite audio")
-        return Audio(array=wave * np.float32(_PEAK / peak), sampling_rate=self.sampling_rate)
+        return peak_normalized(wave, self.sampling_rate, self.engine)
 
     @cached_property
     def _model_type(self) -> str:
@@ -260,10 +261,3 @@ def _checkpoint_in(folder: Path) -> Path:
     raise BackendError(
         f"no single coqui checkpoint in {folder} (looked for {', '.join(_CHECKPOINT_NAMES)} or one *.pth file)"
     )
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

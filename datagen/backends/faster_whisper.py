@@ -11,14 +11,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend
+from datagen.backends.base import BackendError, BaseBackend, package_version
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -79,8 +78,8 @@ class FasterWhisperTranscriber(BaseBackend):
             **super().describe(),
             "model_name": _BUNDLED if self.settings.model == _BUNDLED else self.model_path.name,
             "model_path": str(self.model_path),
-            "faster_whisper_version": _version("faster-whisper"),
-            "ctranslate2_version": _version("ctranslate2"),
+            "faster_whisper_version": package_version("faster-whisper"),
+            "ctranslate2_version": package_version("ctranslate2"),
         }
 
     def _load(self) -> None:
@@ -134,10 +133,3 @@ class FasterWhisperTranscriber(BaseBackend):
         )
         # segments is lazy: decoding happens here, inside the caller's try
         return " ".join(seg.text.strip() for seg in segments).strip()
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

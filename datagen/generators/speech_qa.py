@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import Sampling
+from datagen.backends.base import Sampling, model_name
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, model_name, speech_schema
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
 from filters.qa_pairs import grounding
 
 _MARKDOWN = re.compile(r"[*_`#>|~]+|^\s*[-•]\s+", re.MULTILINE)

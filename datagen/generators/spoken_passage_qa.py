@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import Sampling
+from datagen.backends.base import Sampling, model_name
 from datagen.chunking import budget_chars, chunk_text
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
@@ -34,7 +34,6 @@ from datagen.speech import (
     SpeechConfig,
     SpeechStep,
     Utterance,
-    model_name,
     speech_schema,
     voice_problem,
 )
