@@ -15,7 +15,7 @@ import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
@@ -48,14 +48,15 @@ def speech_backend_refs(config: Any) -> list[tuple[str, str, str]]:
     return [*refs, ("asr", config.asr, "transcribe")]
 
 
-class SpeechStep(Step):
+S = TypeVar("S", bound=SpeechConfig)
+
+
+class SpeechStep(Step[S]):
     """Base of the speech generators: the voice pool and verifier backends, a warm-up, and the voices heard.
 
     A subclass adds its own backends by extending `backend_refs`; `voices` in stats.json counts the
     `engine:voice` of every utterance in the kept records' `speech` meta.
     """
-
-    config: SpeechConfig
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
 
@@ -64,6 +64,9 @@ def to_feature(spec: Any) -> Any:
     return spec  # already a feature
 
 
+C = TypeVar("C", bound=StepConfig)
+
+
 class _FeatureKeys:
     """`Step.writes` when a step does not declare it: the keys of its schema, so the two cannot disagree."""
 
@@ -71,8 +74,9 @@ class _FeatureKeys:
         return tuple(cls.schema) if cls.schema else tuple(cls.features())  # no `datasets` import for a schema
 
 
-class Step:
-    """Base class. Subclasses set `name`, `Config`, `reads`, `schema` and implement `process`.
+class Step(Generic[C]):
+    """Base class. Subclasses name their config class as the type argument (`class MaxWer(Filter[MaxWerConfig])`,
+    which sets `Config` and types `self.config`), set `name`, `reads`, `schema` and implement `process`.
 
     `schema` gives the type of each meta key the step adds (`features()` as `datasets` features), which fixes the
     output schema before the first record exists; `writes` is their names. `uses` maps config fields naming a
@@ -87,8 +91,18 @@ class Step:
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = _FeatureKeys()  # type: ignore[assignment]
     uses: ClassVar[Mapping[str, str]] = {}
+    config: C
 
-    def __init__(self, config: StepConfig | None = None, *, seed: int = 0) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            config = next(iter(get_args(base)), None)
+            if isinstance(config, type) and issubclass(config, StepConfig):
+                cls.Config = config
+
+    def __init__(self, config: C | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
         self.seed = seed
         self.backends: dict[str, Any] = {}
@@ -139,7 +153,7 @@ class Step:
         )
 
 
-class Filter(Step):
+class Filter(Step[C]):
     """Keep or drop one sample at a time. Scores land in `meta` for kept and dropped samples alike."""
 
     def judge(self, sample: Sample) -> Verdict:

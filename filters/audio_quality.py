@@ -98,13 +98,11 @@ class AudioQualityConfig(StepConfig):
     min_snr_db: float = Field(10.0, description="lower SNR estimates are dropped: audio_low_snr")
 
 
-class AudioQuality(Filter):
+class AudioQuality(Filter[AudioQualityConfig]):
     """Reads `audios` (and `messages` for `audios: spoken`); writes `audio_quality` (per clip) and worst values."""
 
     name = "audio_quality"
-    Config = AudioQualityConfig
     reads = ("audios",)
-    config: AudioQualityConfig
     schema = {
         "audio_quality": [{"audio": "int32", **{k: "float64" for k in AudioStats.__slots__}}],
         **{k: "float64" for k in ("snr_db", "clipping", "silence", "rms_dbfs")},

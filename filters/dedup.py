@@ -124,13 +124,11 @@ class DedupConfig(StepConfig):
 _ROLES = {"conversation": ("system", "user", "assistant"), "query": ("user",), "answer": ("assistant",)}
 
 
-class Dedup(Filter):
+class Dedup(Filter[DedupConfig]):
     """Reads `messages`, `images`, `audios`; writes `text_hash` and `audio_hashes`."""
 
     name = "dedup"
-    Config = DedupConfig
     reads = ("messages",)
-    config: DedupConfig
     schema = {"text_hash": "string", "audio_hashes": ["string"]}
 
     def __init__(self, config: StepConfig | None = None, *, seed: int = 0) -> None:

@@ -45,13 +45,11 @@ class HallucinationConfig(StepConfig):
     )
 
 
-class Hallucination(Filter):
+class Hallucination(Filter[HallucinationConfig]):
     """Reads `speech`; writes `transcript_repetition` and `transcript_length_ratio` (worst spoken turn)."""
 
     name = "hallucination"
-    Config = HallucinationConfig
     reads = ("speech",)
-    config: HallucinationConfig
     schema = {"transcript_repetition": "float64", "transcript_length_ratio": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:

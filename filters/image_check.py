@@ -36,13 +36,11 @@ class ImageCheckConfig(StepConfig):
     max_aspect_ratio: float = Field(10.0, ge=1, description="long side / short side above this: image_bad_aspect")
 
 
-class ImageCheck(Filter):
+class ImageCheck(Filter[ImageCheckConfig]):
     """Reads `images`; writes `image_min_side` and `image_max_aspect` (over the sample's images)."""
 
     name = "image_check"
-    Config = ImageCheckConfig
     reads = ("images",)
-    config: ImageCheckConfig
     schema = {"image_min_side": "int64", "image_max_aspect": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:

@@ -48,13 +48,11 @@ _SCRIPT_PREFIX = {"latin": "LATIN", "cyrillic": "CYRILLIC", "greek": "GREEK", "c
 _ROLE_BOUNDS = {"user": "query", "assistant": "answer"}
 
 
-class TextSanity(Filter):
+class TextSanity(Filter[TextSanityConfig]):
     """Reads `messages`; writes `query_words`, `answer_words` (totals), `script_share` and `english_share`."""
 
     name = "text_sanity"
-    Config = TextSanityConfig
     reads = ("messages",)
-    config: TextSanityConfig
     schema = {"query_words": "int64", "answer_words": "int64", "script_share": "float64", "english_share": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:

@@ -93,3 +93,19 @@ def test_every_registered_step_writes_exactly_its_features() -> None:
     for name in registry.STEPS:
         cls = registry.step_class(name)
         assert list(cls.writes) == list(cls.features()), name
+
+
+def test_a_step_takes_its_config_class_from_its_type_argument() -> None:
+    from datagen.steps import Filter, StepConfig
+
+    class LowConfig(StepConfig):
+        low: float = 0.5
+
+    class Low(Filter[LowConfig]):
+        name = "low"
+
+    class Explicit(Filter[LowConfig]):
+        Config = StepConfig  # an explicit declaration still wins
+
+    assert Low.Config is LowConfig and Low().config.low == 0.5
+    assert Explicit.Config is StepConfig

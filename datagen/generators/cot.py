@@ -40,11 +40,9 @@ class CotConfig(SamplingConfig):
     k: int = Field(2, ge=1, description="keep at most this many distinct verified traces per problem")
 
 
-class ChainOfThought(SamplingStep):
+class ChainOfThought(SamplingStep[CotConfig]):
     name = "cot"
-    Config = CotConfig
     reads = ("messages",)
-    config: CotConfig
     record_index, counted_as = "trace_index", "kept_traces"
 
     schema = {**PROBLEM_SCHEMA, "trace_index": "int32", "verification": VERIFICATION_SCHEMA}

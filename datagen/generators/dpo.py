@@ -145,11 +145,9 @@ def _length_matched(
     return pairs
 
 
-class DpoPairs(SamplingStep):
+class DpoPairs(SamplingStep[DpoConfig]):
     name = "dpo"
-    Config = DpoConfig
     reads = ("messages",)
-    config: DpoConfig
     record_index, counted_as = "pair_index", "pairs_built"
     schema = {
         **PROBLEM_SCHEMA,

@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
@@ -230,7 +230,10 @@ PROBLEM_SCHEMA = {
 }
 
 
-class SamplingStep(Step):
+SC = TypeVar("SC", bound=SamplingConfig)
+
+
+class SamplingStep(Step[SC]):
     """Base for steps that sample traces per problem: turns a batch into `Problem`s and runs the `Sampler`.
 
     `record_index` names the meta key numbering a problem's records (`trace_index`, `pair_index`): stats.json
@@ -238,7 +241,6 @@ class SamplingStep(Step):
     """
 
     uses = {"generator": "generate"}
-    config: SamplingConfig
     record_index: ClassVar[str] = ""
     counted_as: ClassVar[str] = ""
 

@@ -55,11 +55,9 @@ def spoken_reply(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip("\"'“” ")
 
 
-class SpeechQA(SpeechStep):
+class SpeechQA(SpeechStep[SpeechQAConfig]):
     name = "speech_qa"
-    Config = SpeechQAConfig
     reads = ("messages",)
-    config: SpeechQAConfig
     schema = {
         "wer": "float64",
         "speech": speech_schema(),

@@ -82,11 +82,9 @@ class _Passage:
     questions: dict[int, Utterance] = field(default_factory=dict)  # pair index -> spoken question
 
 
-class SpokenPassageQA(SpeechStep):
+class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
     name = "spoken_passage_qa"
-    Config = SpokenPassageQAConfig
     reads = ("passage",)
-    config: SpokenPassageQAConfig
     schema = {
         "passage": "string",
         "wer": "float64",

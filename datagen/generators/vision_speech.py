@@ -23,11 +23,9 @@ class VisionSpeechConfig(SpeechConfig):
     turns: Literal["all", "first"] = Field("all", description="which user turns become speech")
 
 
-class VisionSpeech(SpeechStep):
+class VisionSpeech(SpeechStep[VisionSpeechConfig]):
     name = "vision_speech"
-    Config = VisionSpeechConfig
     reads = ("messages",)
-    config: VisionSpeechConfig
     schema = {"wer": "float64", "speech": speech_schema()}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
