@@ -25,7 +25,7 @@ class BackendError(Exception):
     """A backend cannot be used (missing package, missing model files; from `setup()`), or one call failed.
 
     Not a `RuntimeError`: executors retry transient errors only, and a missing checkpoint stays missing. An engine
-    that raises it for a single item lists it in `synthesize_each`'s `errors` so only that item fails.
+    that raises it for a single item lists it in `ItemSynthesizer.synthesize_each`'s `errors` (that item fails).
     """
 
 
@@ -145,45 +145,49 @@ class BaseBackend:
         return {"engine": self.engine, **self.settings.model_dump(mode="json")}
 
 
-def synthesize_each(
-    engine: str,
-    texts: list[str],
-    voices: list[Voice],
-    one: Callable[[str, Voice], Audio],
-    errors: tuple[type[BaseException], ...],
-) -> list[Audio | None]:
-    """Synthesize item by item: an item raising one of `errors` becomes None (and a log line), not a sunk batch.
+class ItemSynthesizer(BaseBackend):
+    """Base of the engines that speak one text per call (piper, Kokoro, coqui, the command-line engines).
 
-    Engines that speak one sentence per call share this loop; `errors` names what the engine raises for a bad
-    item, so a real bug (anything else) still surfaces.
+    `synthesize_each` is their batch loop; `check_voice_options` and `peak_normalized` are the checks every one of
+    them makes, so a voice pool mixing engines behaves (and sounds) the same whichever engine draws an item.
     """
-    if len(texts) != len(voices):
-        raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
-    out: list[Audio | None] = []
-    for text, voice in zip(texts, voices, strict=True):
-        try:
-            out.append(one(text, voice))
-        except errors as exc:
-            log.error("%s failed on %r (voice %s, seed %d): %s: %s", engine, text[:80], voice.name, voice.seed,
-                      type(exc).__name__, exc)  # fmt: skip
-            out.append(None)
-    return out
 
+    def synthesize_each(
+        self,
+        texts: list[str],
+        voices: list[Voice],
+        one: Callable[[str, Voice], Audio],
+        errors: tuple[type[BaseException], ...],
+    ) -> list[Audio | None]:
+        """Synthesize item by item: an item raising one of `errors` becomes None (and a log line), not a sunk batch.
 
-def peak_normalized(wave: Any, sampling_rate: int, engine: str, floor: float = 1e-6) -> Audio:
-    """`wave` scaled to peak at `PEAK`; silent (peak below `floor`) or non-finite audio is a ValueError (one item)."""
-    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-    if not math.isfinite(peak) or peak < floor:
-        raise ValueError(f"{engine} produced {'non-finite' if not math.isfinite(peak) else 'silent'} audio")
-    return Audio(array=wave * np.float32(PEAK / peak), sampling_rate=sampling_rate)
+        `errors` names what the engine raises for a bad item, so a real bug (anything else) still surfaces.
+        """
+        if len(texts) != len(voices):
+            raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
+        out: list[Audio | None] = []
+        for text, voice in zip(texts, voices, strict=True):
+            try:
+                out.append(one(text, voice))
+            except errors as exc:
+                log.error("%s failed on %r (voice %s, seed %d): %s: %s", self.engine, text[:80], voice.name,
+                          voice.seed, type(exc).__name__, exc)  # fmt: skip
+                out.append(None)
+        return out
 
+    def peak_normalized(self, wave: Any, sampling_rate: int, floor: float = 1e-6) -> Audio:
+        """`wave` scaled to peak at `PEAK`; silent (peak below `floor`) or non-finite audio fails the item."""
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+        if not math.isfinite(peak) or peak < floor:
+            raise ValueError(f"{self.engine} produced {'non-finite' if not math.isfinite(peak) else 'silent'} audio")
+        return Audio(array=wave * np.float32(PEAK / peak), sampling_rate=sampling_rate)
 
-def check_voice_options(engine: str, voice: Voice, known: frozenset[str] = frozenset()) -> None:
-    """A voice option the engine does not understand is an error for that item, never silently ignored."""
-    if unknown := set(voice.options) - known:
-        hint = f" (known: {sorted(known)})" if known else ""
-        raise ValueError(f"unknown {engine} voice options {sorted(unknown)}{hint}")
+    def check_voice_options(self, voice: Voice, known: frozenset[str] = frozenset()) -> None:
+        """A voice option the engine does not understand fails the item, never silently ignored."""
+        if unknown := set(voice.options) - known:
+            hint = f" (known: {sorted(known)})" if known else ""
+            raise ValueError(f"unknown {self.engine} voice options {sorted(unknown)}{hint}")
 
 
 def package_version(dist: str) -> str:

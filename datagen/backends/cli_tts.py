@@ -13,14 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from datagen.backends.base import (
-    BackendError,
-    BaseBackend,
-    Voice,
-    check_voice_options,
-    peak_normalized,
-    synthesize_each,
-)
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice
 from datagen.records import Audio
 
 
@@ -39,7 +32,7 @@ def run_program(args: list[str], timeout: float, *, check: bool = True) -> str:
     return done.stdout
 
 
-class CommandSynthesizer(BaseBackend):
+class CommandSynthesizer(ItemSynthesizer):
     """Subclasses set `program` and `install_hint`, and build the argument list in `_command`."""
 
     program: str = ""
@@ -63,7 +56,7 @@ class CommandSynthesizer(BaseBackend):
         """Raise ValueError for a voice this engine cannot speak (fails that item only)."""
         if voice.speed <= 0 or not math.isfinite(voice.speed):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        check_voice_options(self.engine, voice)
+        self.check_voice_options(voice)
         if voice.name and voice.name not in self.voices():
             raise ValueError(f"unknown {self.engine} voice {voice.name!r}")
 
@@ -71,8 +64,7 @@ class CommandSynthesizer(BaseBackend):
         self.setup()
         names = itertools.count()  # a fresh file name per item inside the batch's temporary folder
         with tempfile.TemporaryDirectory(prefix=f"datagen-{self.engine}-") as tmp:
-            return synthesize_each(
-                self.engine,
+            return self.synthesize_each(
                 texts,
                 voices,
                 lambda text, voice: self._synthesize_one(text, voice, Path(tmp), next(names)),
@@ -87,4 +79,4 @@ class CommandSynthesizer(BaseBackend):
         text_file.write_text(text.strip() + "\n", encoding="utf-8")
         run_program(self._command(text_file, wav_file, voice), self.settings.timeout_seconds)
         audio = Audio.from_bytes(wav_file.read_bytes())
-        return peak_normalized(audio.array, audio.sampling_rate, self.program, floor=1e-4)
+        return self.peak_normalized(audio.array, audio.sampling_rate, floor=1e-4)

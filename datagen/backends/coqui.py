@@ -22,15 +22,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.backends.base import (
-    BackendError,
-    BaseBackend,
-    Voice,
-    check_voice_options,
-    package_version,
-    peak_normalized,
-    synthesize_each,
-)
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice, package_version
 from datagen.records import Audio
 
 _INSTALL_HINT = "pip install coqui-tts six (it needs torchaudio and torchcodec)"
@@ -65,7 +57,7 @@ class CoquiSettings(BaseModel):
         return self
 
 
-class CoquiSynthesizer(BaseBackend):
+class CoquiSynthesizer(ItemSynthesizer):
     """coqui-tts model; see the module docstring for voices, speed and seeding."""
 
     engine = "coqui"
@@ -192,14 +184,14 @@ class CoquiSynthesizer(BaseBackend):
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
         errors = (ValueError, RuntimeError, KeyError, IndexError, AssertionError, TypeError)
-        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
+        return self.synthesize_each(texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         import torch
 
         if not (voice.speed > 0 and math.isfinite(voice.speed)):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        check_voice_options(self.engine, voice)
+        self.check_voice_options(voice)
         if not text.strip():
             raise ValueError("no speakable content (empty text)")
         name = voice.name or self.voices()[0]
@@ -233,7 +225,7 @@ class CoquiSynthesizer(BaseBackend):
             import librosa
 
             wave = librosa.effects.time_stretch(wave, rate=stretch).astype(np.float32)
-        return peak_normalized(wave, self.sampling_rate, self.engine)
+        return self.peak_normalized(wave, self.sampling_rate)
 
     @cached_property
     def _model_type(self) -> str:

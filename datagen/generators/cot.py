@@ -22,16 +22,8 @@ from collections.abc import Sequence
 
 from pydantic import Field
 
-from datagen.generators.sampling import (
-    PROBLEM_SCHEMA,
-    VERIFICATION_SCHEMA,
-    Problem,
-    Sampler,
-    SamplingConfig,
-    SamplingStep,
-    distinct,
-    verification_meta,
-)
+from datagen.generators import sampling
+from datagen.generators.sampling import Problem, Sampler, SamplingConfig, SamplingStep
 from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
 
@@ -44,25 +36,30 @@ class ChainOfThought(SamplingStep[CotConfig]):
     name = "cot"
     reads = ("messages",)
     record_index, counted_as = "trace_index", "kept_traces"
-
-    schema = {**PROBLEM_SCHEMA, "trace_index": "int32", "verification": VERIFICATION_SCHEMA}
+    schema = {**sampling.PROBLEM_SCHEMA, "trace_index": "int32", "verification": sampling.VERIFICATION_SCHEMA}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
         ledger = Ledger()
         problems = self.problems(batch, ledger)
-        sampler = self.sample(problems, stop=lambda p: len(distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k)
+        sampler = self.sample(
+            problems, stop=lambda p: len(sampling.distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k
+        )
         return ledger.emit(self, batch, lambda i, _: self._traces(sampler, problems[i]))
 
     def _traces(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
         """One record per kept trace (`{id}#t{j}`), or the problem's reject."""
         cfg = self.config
-        kept = distinct(problem.correct, cfg.dedup_distance, cfg.k)
+        kept = sampling.distinct(problem.correct, cfg.dedup_distance, cfg.k)
         if not kept:
             return [self.unsolved(sampler, problem)]
         records: list[Sample | Rejected] = []
         for j, trace in enumerate(kept):
-            meta = {**sampler.problem_meta(problem), "trace_index": j, "verification": verification_meta(trace)}
+            meta = {
+                **sampler.problem_meta(problem),
+                "trace_index": j,
+                "verification": sampling.verification_meta(trace),
+            }
             messages = (problem.question, Message("assistant", trace.text))
             records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
         return records
