@@ -106,8 +106,11 @@ class Pipeline:
             backend.teardown()
         self._ready = False
 
-    def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int], None] | None = None) -> ShardResult:
-        """`on_progress(kept, dropped)` is called as records finish, for a progress bar."""
+    def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int, int], None] | None = None) -> ShardResult:
+        """`on_progress(read, kept, dropped)` is called per chunk of input records, for a progress bar.
+
+        `read` counts input records; `kept` and `dropped` count output records, which differ with fan-out.
+        """
         started = time.perf_counter()
         self.setup()
         backend_before = {name: (b.seconds, b.calls) for name, b in self.backends.items()}
@@ -116,7 +119,10 @@ class Pipeline:
         for step in self.steps:
             step.tally.clear()
         chunk_size = max(step.config.batch_size for step in self.steps)
+        inputs = 0
         for chunk in _chunks(self.source.read(shard), chunk_size):
+            inputs += len(chunk)
+            rejected_before = len(result.rejected)
             samples: list[Sample] = []
             for item in chunk:
                 (result.rejected if isinstance(item, Rejected) else samples).append(item)
@@ -132,8 +138,9 @@ class Pipeline:
                 samples = survivors
             result.kept.extend(samples)
             if on_progress:
-                on_progress(len(samples), len(chunk) - len(samples))
+                on_progress(len(chunk), len(samples), len(result.rejected) - rejected_before)
         result.stats = self._stats(shard, result, step_seconds, backend_before, time.perf_counter() - started)
+        result.stats["inputs"] = inputs
         self._setup_seconds = 0.0
         return result
 
@@ -182,7 +189,7 @@ class Pipeline:
         return {
             "shard": shard.index,
             "records": shard.stop - shard.start,
-            "seen": len(result.kept) + len(result.rejected),
+            "seen": len(result.kept) + len(result.rejected),  # output records; `inputs` counts what was read
             "kept": len(result.kept),
             "dropped": dict(sorted(reasons.items())),
             "wall_seconds": round(wall, 4),

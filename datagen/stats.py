@@ -71,6 +71,7 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
         for step, more in s.get("steps", {}).items():
             figures[step] = add_figures(figures[step], more)
     seen = sum(s["seen"] for s in shards)
+    inputs = sum(s.get("inputs", s["seen"]) for s in shards)  # `datagen filter` shards: one record in, one out
     kept = sum(s["kept"] for s in shards)
     return {
         "records": total,
@@ -78,7 +79,8 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
         "seen": seen,
         "kept": kept,
         "dropped_total": seen - kept,
-        "yield": round(kept / seen, 4) if seen else None,
+        "inputs": inputs,
+        "yield": round(kept / inputs, 4) if inputs else None,  # kept per input record (> 1 with fan-out)
         "dropped": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
         "kept_scores": {k: summarize(v) for k, v in sorted(kept_values.items())},
         "dropped_scores": {k: summarize(v) for k, v in sorted(dropped_values.items())},

@@ -109,3 +109,31 @@ def test_a_step_takes_its_config_class_from_its_type_argument() -> None:
 
     assert Low.Config is LowConfig and Low().config.low == 0.5
     assert Explicit.Config is StepConfig
+
+
+class _FanOut(Step):
+    """Three records per input, except `rec-0001`, which is rejected."""
+
+    name = "fan_out"
+
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        out: list[Sample | Rejected] = []
+        for s in batch:
+            if s.id == "rec-0001":
+                out.append(self.reject(s, "unusable"))
+            else:
+                out.extend(s.evolve(id=f"{s.id}#{k}") for k in range(3))
+        return out
+
+
+def test_progress_and_yield_count_inputs_with_fan_out(tmp_path: Path) -> None:
+    data = write_swift_dataset(tmp_path / "data", n=4)
+    manifest = load_manifest(write_manifest(tmp_path / "m.yaml", fake_manifest(data, tmp_path / "out", shard_size=4)))
+    pipeline = Pipeline(manifest)
+    pipeline.steps = [_FanOut()]
+    calls: list[tuple[int, int, int]] = []
+    stats = pipeline.run_shard(pipeline.source.plan(4).shards[0], lambda *counts: calls.append(counts)).stats
+    assert calls == [(4, 9, 1)]  # 4 read, 9 kept, 1 dropped: never a negative count
+    assert (stats["inputs"], stats["seen"], stats["kept"]) == (4, 10, 9)
+    merged = merge([stats], total=4)
+    assert (merged["inputs"], merged["yield"], merged["dropped_total"]) == (4, 2.25, 1)

@@ -10,9 +10,10 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, get_args, runtime_checkable
 
 import numpy as np
+from pydantic import BaseModel
 
 from datagen.records import Audio
 
@@ -96,17 +97,32 @@ class TextGenerator(Backend, Protocol):
     ) -> list[list[str] | None]: ...
 
 
-class BaseBackend:
+T = TypeVar("T", bound=BaseModel)
+
+
+class BaseBackend(Generic[T]):
     """Shared plumbing: settings held as given, `setup()` idempotent, provenance from `describe()`.
 
-    Subclasses set `engine` (the registry name), define `Settings` (a pydantic model, `extra="forbid"`), and
-    implement `_load()` (import heavy packages and load weights there, never at module import time).
+    Subclasses set `engine` (the registry name), name their settings model as the type argument
+    (`class Piper(BaseBackend[PiperSettings])`: a pydantic model with `extra="forbid"`, which sets `Settings` and
+    types `self.settings`), and implement `_load()` (import heavy packages and load weights there, never at
+    module import time). What `_load()` fills in is declared as a class attribute with its unloaded value.
     """
 
     engine: str = ""
-    Settings: type  # a pydantic BaseModel subclass
+    Settings: type[BaseModel]
+    settings: T
 
-    def __init__(self, settings: Any = None, *, name: str = "") -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Settings" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            settings = next(iter(get_args(base)), None)
+            if isinstance(settings, type) and issubclass(settings, BaseModel):
+                cls.Settings = settings
+
+    def __init__(self, settings: T | None = None, *, name: str = "") -> None:
         self.settings = settings if settings is not None else self.Settings()
         self.name = name or self.engine
         self._ready = False
@@ -145,7 +161,7 @@ class BaseBackend:
         return {"engine": self.engine, **self.settings.model_dump(mode="json")}
 
 
-class ItemSynthesizer(BaseBackend):
+class ItemSynthesizer(BaseBackend[T]):
     """Base of the engines that speak one text per call (piper, Kokoro, coqui, the command-line engines).
 
     `synthesize_each` is their batch loop; `check_voice_options` and `peak_normalized` are the checks every one of

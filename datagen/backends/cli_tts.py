@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from datagen.backends.base import BackendError, ItemSynthesizer, Voice
+from datagen.backends.base import BackendError, ItemSynthesizer, T, Voice
 from datagen.records import Audio
 
 
@@ -32,7 +32,7 @@ def run_program(args: list[str], timeout: float, *, check: bool = True) -> str:
     return done.stdout
 
 
-class CommandSynthesizer(ItemSynthesizer):
+class CommandSynthesizer(ItemSynthesizer[T]):
     """Subclasses set `program` and `install_hint`, and build the argument list in `_command`."""
 
     program: str = ""

@@ -57,15 +57,12 @@ class CoquiSettings(BaseModel):
         return self
 
 
-class CoquiSynthesizer(ItemSynthesizer):
+class CoquiSynthesizer(ItemSynthesizer[CoquiSettings]):
     """coqui-tts model; see the module docstring for voices, speed and seeding."""
 
     engine = "coqui"
-    Settings = CoquiSettings
 
-    def __init__(self, settings: CoquiSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._tts: Any = None
+    _tts: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

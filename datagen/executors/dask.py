@@ -202,7 +202,7 @@ class DaskExecutor:
                 ) from err
             if "fatal" in stats:
                 raise stats["fatal"]
-            progress(stats["kept"], stats["seen"] - stats["kept"])
+            progress(stats.get("inputs", stats["seen"]), stats["kept"], sum(stats["dropped"].values()))
             following = next(pending, None)
             if following is not None:
                 running.add(submit(following))
