@@ -34,7 +34,7 @@ from datagen.shards import OutputDir
 
 log = logging.getLogger(__name__)
 
-_PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline
+_PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline (one)
 
 
 class ShardFailedError(RuntimeError):
@@ -58,12 +58,19 @@ def run_shard_task(
 
     raw = json.dumps(manifest_data, sort_keys=True, default=str).encode()
     key = f"{hashlib.sha256(raw).hexdigest()}:{fingerprint}"  # keyed on the data: validate once per process
-    if key not in _PIPELINES:
+    if key not in _PIPELINES:  # a new manifest or input: free the previous one's models first (one per worker)
+        evict_pipelines()
         _PIPELINES[key] = Pipeline(validate_manifest(manifest_data))
     try:
         return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
     except FATAL_ERRORS as err:
         return {"fatal": err}
+
+
+def evict_pipelines() -> None:
+    """Tear down this worker's cached pipelines, so a long-lived worker holds one run's models at a time."""
+    while _PIPELINES:
+        _PIPELINES.popitem()[1].teardown()
 
 
 def device_requests(manifest: Any) -> set[str]:
