@@ -18,7 +18,6 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from datagen import registry
-from datagen.steps import StepConfig
 
 CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
 
@@ -106,10 +105,6 @@ class _ManifestBase(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-
-def step_configs(manifest: Any) -> list[tuple[str, StepConfig]]:
-    return [(s.step, s) for s in manifest.steps]
 
 
 def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:

@@ -137,3 +137,16 @@ def test_progress_and_yield_count_inputs_with_fan_out(tmp_path: Path) -> None:
     assert (stats["inputs"], stats["seen"], stats["kept"]) == (4, 10, 9)
     merged = merge([stats], total=4)
     assert (merged["inputs"], merged["yield"], merged["dropped_total"]) == (4, 2.25, 1)
+
+
+def test_the_testing_demo_manifest_equals_the_shipped_one(tmp_path: Path) -> None:
+    """`datagen.testing` builds the demo manifest in code (it works installed); it must stay the shipped demo."""
+    import yaml
+
+    from datagen.testing import REPO, embedded_manifest
+
+    shipped = yaml.safe_load((REPO / "manifests" / "demo.yaml").read_text())
+    built = embedded_manifest(tmp_path / "in.jsonl", tmp_path / "out")
+    assert {k: v for k, v in built.items() if k not in ("input", "output")} == {
+        k: v for k, v in shipped.items() if k not in ("input", "output")
+    }

@@ -107,15 +107,6 @@ class CoquiSynthesizer(ItemSynthesizer[CoquiSettings]):
             )
         manager.download_model(name)
         return folder
-        if not self.settings.allow_download:
-            raise BackendError(
-                f"coqui model {name!r} is not in coqui's cache ({folder}) and would be downloaded; no network here: "
-                "use a local model folder, or set allow_download: true on a machine with network"
-            )
-        from TTS.utils.manage import ModelManager
-
-        ModelManager(progress_bar=False).download_model(name)
-        return folder
 
     @cached_property
     def _clones(self) -> dict[str, list[str]]:
