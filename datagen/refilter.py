@@ -32,7 +32,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
@@ -346,13 +345,8 @@ def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[s
     from datagen.card import write_card
 
     steps = ", ".join(stats["filtered_from"]["steps"])
-    card = SimpleNamespace(
-        name=manifest.name,
-        description=manifest.description or f"{source.root.name} re-filtered with {steps}.",
-        input=SimpleNamespace(path=source.root),
-        output=SimpleNamespace(split=source.split),
-    )
-    write_card(out, card, stats)
+    description = manifest.description or f"{source.root.name} re-filtered with {steps}."
+    write_card(out, stats, name=manifest.name, description=description, source=str(source.root), split=source.split)
     from datagen.export import FORMATS, export
 
     for fmt in combined.get("output", {}).get("exports") or []:
