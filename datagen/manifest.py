@@ -209,6 +209,10 @@ def resolved_dict(manifest: Any) -> dict[str, Any]:
 
 def manifest_hash(manifest: Any) -> str:
     """Identity of a run's content: everything but where the output goes."""
-    data = resolved_dict(manifest)
-    data["output"] = {k: v for k, v in data["output"].items() if k not in ("path", "exports")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return content_hash(resolved_dict(manifest))
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """The hash of a resolved manifest as plain data (also `datagen filter`'s combined one), without output place."""
+    data = {**data, "output": {k: v for k, v in (data.get("output") or {}).items() if k not in ("path", "exports")}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -23,7 +23,6 @@ The written `manifest.yaml` is the source run's manifest with these steps append
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import logging
 import shutil
@@ -39,7 +38,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from datagen import __version__, registry
-from datagen.manifest import CORE_FIELDS, ManifestError, format_errors, read_yaml_mapping, tagged_union
+from datagen.manifest import (
+    CORE_FIELDS,
+    ManifestError,
+    content_hash,
+    format_errors,
+    read_yaml_mapping,
+    tagged_union,
+)
 from datagen.pipeline import numeric_values
 from datagen.readers import SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
@@ -308,9 +314,7 @@ def _filter_shard(
 def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
     old_stats = source.json("stats.json")
     combined = _combined_manifest(source, manifest, out)
-    digest = hashlib.sha256(
-        json.dumps({k: v for k, v in combined.items() if k != "output"}, sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
+    digest = content_hash(combined)
     seen = sum(s["seen"] for s in shard_stats)
     stats = {"manifest_hash": digest, "name": manifest.name, **merge(shard_stats, total=old_stats.get("records", seen))}
     kept = stats["kept"]
