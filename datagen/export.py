@@ -12,11 +12,11 @@ reading it), keeping any `<image>` tags in place; `audios` / `images` list files
 from __future__ import annotations
 
 import importlib
-import re
 from pathlib import Path
 from typing import Any
 
 from datagen.export_media import dataset_rows, finish_target, prepare_target, split_of, write_jsonl, write_row_media
+from datagen.records import MEDIA_TAG
 
 # format → "module:writer"; a writer is `(root, split, target) -> (file it wrote, rows)`
 WRITERS = {
@@ -26,7 +26,6 @@ WRITERS = {
     "nemo": "datagen.export_nemo:write_nemo",
 }
 FORMATS = tuple(WRITERS)
-_TAG = re.compile(r"<(image|video|audio)>")  # kept when a spoken turn's text gives way to its <audio>
 
 
 def export(root: Path, fmt: str, out: Path | None = None) -> Path:
@@ -50,7 +49,7 @@ def swift_record(position: int, row: dict[str, Any], target: Path) -> dict[str, 
     for m in row["messages"]:
         content = m["content"]
         if m.get("audio") is not None:
-            content = "".join(t.group(0) for t in _TAG.finditer(content)) + "<audio>"
+            content = "".join(t.group(0) for t in MEDIA_TAG.finditer(content)) + "<audio>"
         messages.append({"role": m["role"], "content": content})
     record: dict[str, Any] = {"id": row["id"], "messages": messages}
     if "rejected" in row:  # DPO pairs: ms-swift's preference form

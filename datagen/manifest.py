@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from datagen import registry
 from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES
 from datagen.safe_yaml import read_yaml
-from datagen.steps import StepConfig
 
 CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
 
@@ -114,10 +113,6 @@ class _ManifestBase(_Strict):
         if problems:
             raise ValueError("; ".join(problems))
         return self
-
-
-def step_configs(manifest: Any) -> list[tuple[str, StepConfig]]:
-    return [(s.step, s) for s in manifest.steps]
 
 
 def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
@@ -223,6 +218,10 @@ def resolved_dict(manifest: Any) -> dict[str, Any]:
 
 def manifest_hash(manifest: Any) -> str:
     """Identity of a run's content: everything but where the output goes."""
-    data = resolved_dict(manifest)
-    data["output"] = {k: v for k, v in data["output"].items() if k not in ("path", "exports")}
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return content_hash(resolved_dict(manifest))
+
+
+def content_hash(data: dict[str, Any]) -> str:
+    """The hash of a resolved manifest as plain data (also `datagen filter`'s combined one), without output place."""
+    data = {**data, "output": {k: v for k, v in (data.get("output") or {}).items() if k not in ("path", "exports")}}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]

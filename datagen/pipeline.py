@@ -2,6 +2,10 @@
 
 The pipeline owns what every step would otherwise repeat: batching, isolating a record whose step raises,
 counting seen/kept/dropped per reason, and timing each step and each backend call (model-seconds).
+
+Bad data and bugs are told apart: a record a step raises on becomes a `step_error` reject and the run goes on;
+a step that loses or invents records (`ContractError`) or a backend that cannot load (`BackendError`) stops the
+run with a clear message, since re-running or retrying would only pay the model time again.
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from datagen import registry
+from datagen.backends.base import BackendError
 from datagen.readers import ShardSpec, Source, open_input
 from datagen.records import Rejected, Sample
-from datagen.steps import Step
+from datagen.stats import add_figures
+from datagen.steps import ContractError, Step
 
 log = logging.getLogger(__name__)
 
-_TIMED_METHODS = ("synthesize", "transcribe", "generate")
+_TIMED_METHODS = ("synthesize", "transcribe", "generate", "score")  # every backend method that runs a model
 
 
 class TimedBackend:
@@ -82,7 +88,12 @@ class Pipeline:
             return
         started = time.perf_counter()
         for name in self.used_backends():
-            self.backends[name].setup()
+            try:
+                self.backends[name].setup()
+            except BackendError:
+                raise
+            except Exception as err:  # whatever a loader raises, a model that cannot load is not worth a retry
+                raise BackendError(f"backend {name!r} cannot load: {type(err).__name__}: {err}") from err
         for step in self.steps:
             step.setup(self.backends)
         self._ready = True
@@ -95,15 +106,23 @@ class Pipeline:
             backend.teardown()
         self._ready = False
 
-    def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int], None] | None = None) -> ShardResult:
-        """`on_progress(kept, dropped)` is called as records finish, for a progress bar."""
+    def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int, int], None] | None = None) -> ShardResult:
+        """`on_progress(read, kept, dropped)` is called per chunk of input records, for a progress bar.
+
+        `read` counts input records; `kept` and `dropped` count output records, which differ with fan-out.
+        """
         started = time.perf_counter()
         self.setup()
         backend_before = {name: (b.seconds, b.calls) for name, b in self.backends.items()}
         result = ShardResult()
         step_seconds: dict[str, float] = defaultdict(float)
+        for step in self.steps:
+            step.tally.clear()
         chunk_size = max(step.config.batch_size for step in self.steps)
+        inputs = 0
         for chunk in _chunks(self.source.read(shard), chunk_size):
+            inputs += len(chunk)
+            rejected_before = len(result.rejected)
             samples: list[Sample] = []
             for item in chunk:
                 (result.rejected if isinstance(item, Rejected) else samples).append(item)
@@ -119,24 +138,32 @@ class Pipeline:
                 samples = survivors
             result.kept.extend(samples)
             if on_progress:
-                on_progress(len(samples), len(chunk) - len(samples))
+                on_progress(len(chunk), len(samples), len(result.rejected) - rejected_before)
         result.stats = self._stats(shard, result, step_seconds, backend_before, time.perf_counter() - started)
+        result.stats["inputs"] = inputs
         self._setup_seconds = 0.0
         return result
 
     def _run_step(self, step: Step, batch: list[Sample]) -> list[Sample | Rejected]:
-        """Run a batch; if it raises, run its records one by one so only the bad record is rejected."""
+        """Run a batch; if it raises, run its records one by one so only the bad record is rejected.
+
+        The contract check sits outside the isolation: a step that loses records is a bug, not bad data.
+        """
+        tally = step.tally.copy()
         try:
             out = step.process(batch)
-            _check_accounted(step.name, batch, out)
-            return out
+        except (ContractError, BackendError):
+            raise
         except Exception as err:  # the isolation boundary: any failure of a step's code must not end the run
+            step.tally = tally  # its records are counted again as they re-run
             if self.manifest.on_error == "raise":
                 raise
             if len(batch) == 1:
                 log.warning("step %s failed on %s: %r", step.name, batch[0].id, err)
                 return [step.reject(batch[0], "step_error", f"{type(err).__name__}: {err}"[:1000])]
             return [item for sample in batch for item in self._run_step(step, [sample])]
+        _check_accounted(step.name, batch, out)
+        return out
 
     def _stats(
         self,
@@ -155,12 +182,14 @@ class Pipeline:
             for name, b in self.backends.items()
             if b.calls > backend_before[name][1]
         }
-        kept_meta = [s.meta for s in result.kept]
-        dropped_meta = [r.sample.meta for r in result.rejected if r.sample]
+        steps: dict[str, Any] = {}
+        for step in self.steps:
+            if figures := step.stats_for_shard(result.kept, result.rejected):
+                steps[step.name] = add_figures(steps.get(step.name, {}), figures)
         return {
             "shard": shard.index,
             "records": shard.stop - shard.start,
-            "seen": len(result.kept) + len(result.rejected),
+            "seen": len(result.kept) + len(result.rejected),  # output records; `inputs` counts what was read
             "kept": len(result.kept),
             "dropped": dict(sorted(reasons.items())),
             "wall_seconds": round(wall, 4),
@@ -168,11 +197,11 @@ class Pipeline:
             "step_seconds": {k: round(v, 4) for k, v in step_seconds.items()},
             "backend_seconds": backends,
             "values": {
-                "kept": numeric_values(kept_meta),
-                "dropped": numeric_values(dropped_meta),
+                "kept": numeric_values([s.meta for s in result.kept]),
+                "dropped": numeric_values([r.sample.meta for r in result.rejected if r.sample]),
                 "audio_seconds": [round(a.duration, 3) for s in result.kept for a in s.audios],
-                "voices": [f"{sp['tts']}:{sp['voice']}" for m in kept_meta for sp in m.get("speech", [])],
             },
+            "steps": steps,
         }
 
 
@@ -187,10 +216,14 @@ def _check_accounted(step: str, batch: list[Sample], out: list[Sample | Rejected
     for item in out:
         parent = next((p for p in _prefixes(item.id) if p in parents), None)
         if parent is None:
-            raise RuntimeError(f"step {step} emitted {item.id!r}, which derives from no input of its batch")
+            raise ContractError(
+                f"step {step} emitted {item.id!r}, which derives from no input of its batch: a bug in the step"
+            )
         seen.add(parent)
     if missing := parents - seen:
-        raise RuntimeError(f"step {step} lost {len(missing)} record(s) without a reject: {sorted(missing)[:5]}")
+        raise ContractError(
+            f"step {step} lost {len(missing)} record(s) without a reject: {sorted(missing)[:5]}: a bug in the step"
+        )
 
 
 def _prefixes(record_id: str) -> list[str]:

@@ -8,11 +8,15 @@ is exactly what the step saw. This module depends on nothing else in datagen.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# A media placeholder in a chat turn (ms-swift style): `<image>`, `<audio>` or `<video>`, in the order of its media.
+MEDIA_TAG = re.compile(r"<(image|audio|video)>")
 
 
 @dataclass(slots=True, frozen=True)

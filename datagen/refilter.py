@@ -23,7 +23,6 @@ The written `manifest.yaml` is the source run's manifest with these steps append
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import logging
 import shutil
@@ -32,7 +31,6 @@ from collections import Counter, defaultdict
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import pyarrow.parquet as pq
@@ -40,15 +38,22 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from datagen import __version__, registry
-from datagen.manifest import CORE_FIELDS, ManifestError, format_errors, read_yaml_mapping, tagged_union
+from datagen.manifest import (
+    CORE_FIELDS,
+    ManifestError,
+    content_hash,
+    format_errors,
+    read_yaml_mapping,
+    tagged_union,
+)
 from datagen.pipeline import numeric_values
 from datagen.readers import SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
 from datagen.run import RunMismatchError
 from datagen.safe_yaml import read_yaml
 from datagen.shards import data_features, reject_row, rejects_features, shard_name, write_json, write_table
-from datagen.stats import merge
-from datagen.steps import Filter, Step
+from datagen.stats import add_figures, merge
+from datagen.steps import Filter, Step, StepConfig
 
 log = logging.getLogger(__name__)
 
@@ -189,10 +194,18 @@ def refilter(dataset: Path, manifest: Any, out: Path, *, overwrite: bool = False
     meta_keys = [k for k in features if k not in CORE_FIELDS]
     for step in steps:
         step.setup({})
+    reporters = [*_source_steps(source), *steps]
     shard_stats = []
     try:
         for index, count in source.shards():
-            shard_stats.append(_filter_shard(source, index, count, steps, manifest, out, features, meta_keys))
+            for step in steps:
+                step.tally.clear()
+            stats, kept, rejected = _filter_shard(source, index, count, steps, manifest, out, features, meta_keys)
+            for step in reporters:  # the source run's steps report on the records still kept (e.g. voices)
+                if figures := step.stats_for_shard(kept, rejected):
+                    stats["steps"][step.name] = add_figures(stats["steps"].get(step.name, {}), figures)
+            write_json(out / "_shards" / f"{index:05d}.json", stats)
+            shard_stats.append(stats)
     finally:
         for step in steps:
             step.teardown()
@@ -251,7 +264,7 @@ def _filter_shard(
     out: Path,
     features: Any,
     meta_keys: list[str],
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[Sample], list[Rejected]]:
     started = time.perf_counter()
     data_path, rejects_path = source.path("data", index, count), source.path("rejects", index, count)
     rows = pq.read_table(data_path).to_pylist() if data_path.is_file() else []
@@ -293,19 +306,16 @@ def _filter_shard(
             "kept": numeric_values([s.meta for s in kept]),
             "dropped": numeric_values(old_meta + [r.sample.meta for r in rejected if r.sample]),
             "audio_seconds": [round(a.duration, 3) for s in kept for a in s.audios],
-            "voices": [f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp],
         },
+        "steps": {},
     }
-    write_json(out / "_shards" / f"{index:05d}.json", stats)
-    return stats
+    return stats, kept, rejected
 
 
 def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[str, Any]]) -> dict[str, Any]:
     old_stats = source.json("stats.json")
     combined = _combined_manifest(source, manifest, out)
-    digest = hashlib.sha256(
-        json.dumps({k: v for k, v in combined.items() if k != "output"}, sort_keys=True, default=str).encode()
-    ).hexdigest()[:16]
+    digest = content_hash(combined)
     seen = sum(s["seen"] for s in shard_stats)
     stats = {"manifest_hash": digest, "name": manifest.name, **merge(shard_stats, total=old_stats.get("records", seen))}
     kept = stats["kept"]
@@ -315,6 +325,8 @@ def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[s
         for name, b in old_stats.get("backend_seconds", {}).items()
     }
     stats["backends"] = old_stats.get("backends", {})
+    for key, value in old_stats.items():  # what no step recomputed here describes the generation: carried over
+        stats.setdefault(key, value)
     stats["filtered_from"] = {
         "dataset": str(source.root),
         "manifest_hash": old_stats.get("manifest_hash"),
@@ -338,13 +350,8 @@ def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[s
     from datagen.card import write_card
 
     steps = ", ".join(stats["filtered_from"]["steps"])
-    card = SimpleNamespace(
-        name=manifest.name,
-        description=manifest.description or f"{source.root.name} re-filtered with {steps}.",
-        input=SimpleNamespace(path=source.root),
-        output=SimpleNamespace(split=source.split),
-    )
-    write_card(out, card, stats)
+    description = manifest.description or f"{source.root.name} re-filtered with {steps}."
+    write_card(out, stats, name=manifest.name, description=description, source=str(source.root), split=source.split)
     from datagen.export import FORMATS, export
 
     for fmt in combined.get("output", {}).get("exports") or []:
@@ -353,14 +360,30 @@ def _finish(source: _Dataset, manifest: Any, out: Path, shard_stats: list[dict[s
     return stats
 
 
-def _combined_manifest(source: _Dataset, manifest: Any, out: Path) -> dict[str, Any]:
-    """The source run's resolved manifest with the filter steps appended: the new dataset's whole provenance."""
+def _source_manifest(source: _Dataset) -> dict[str, Any]:
     path = source.root / "manifest.yaml"
     try:
         base = read_yaml(path) if path.is_file() else None
     except (OSError, yaml.YAMLError):
         base = None
-    base = base if isinstance(base, dict) else {"input": {"path": str(source.root)}, "steps": []}
+    return base if isinstance(base, dict) else {"input": {"path": str(source.root)}, "steps": []}
+
+
+def _source_steps(source: _Dataset) -> list[Step]:
+    """The source run's steps, unconfigured: only to report their figures (`stats_for_shard`) on kept records."""
+    steps = []
+    for spec in _source_manifest(source).get("steps") or []:
+        name = spec.get("step") if isinstance(spec, dict) else None
+        if isinstance(name, str) and name in registry.STEPS:
+            step = registry.step_class(name).__new__(registry.step_class(name))
+            Step.__init__(step, StepConfig())
+            steps.append(step)
+    return steps
+
+
+def _combined_manifest(source: _Dataset, manifest: Any, out: Path) -> dict[str, Any]:
+    """The source run's resolved manifest with the filter steps appended: the new dataset's whole provenance."""
+    base = _source_manifest(source)
     curate = manifest.model_dump(mode="json")
     return {
         **base,

@@ -104,7 +104,10 @@ def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
     stats["drop_examples"] = drop_examples(out.reject_files(), list(stats["dropped"]))
     stats["duplicate_ids"] = duplicate_ids(out.root, out.split)
     write_json(out.root / "stats.json", stats)
-    write_card(out.root, manifest, stats)
+    write_card(
+        out.root, stats, name=manifest.name, description=manifest.description,
+        source=str(manifest.input.path), split=manifest.output.split,
+    )  # fmt: skip
     for fmt in manifest.output.exports:
         from datagen.export import export
 

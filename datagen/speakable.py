@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import re
 
-_TAG = re.compile(r"<(image|audio|video)>", re.IGNORECASE)
+from datagen.records import MEDIA_TAG
+
+_TAG = re.compile(MEDIA_TAG.pattern, re.IGNORECASE)  # "<Image>" is not to be read aloud either
 _MARKDOWN = re.compile(r"[*_`#>|~]+")
 _URL = re.compile(r"https?://\S+")
 _ABBREVIATIONS = {

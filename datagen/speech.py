@@ -3,27 +3,29 @@
 A generator plans `Utterance`s (text + a seeded voice draw), `Speaker.run` synthesizes them batched per voice
 backend, adds the voice's noise, checks the duration, transcribes everything still alive in one ASR batch, and
 `Speaker.provenance` turns each into the per-turn `speech` dict (with the noise's SNR, None when clean).
-Failures are recorded per owner (a sample of the batch) with stable reasons — `empty_text`, `not_speakable`,
-`tts_failed`, `audio_too_long`, `asr_failed` — so each generator only decides what a failure means for its records.
+Failures go into the generator's `Ledger` against the utterance's owner (a batch index, or any key such as
+`(passage, pair)`) with stable reasons — `empty_text`, `not_speakable`, `tts_failed`, `audio_too_long`,
+`asr_failed` — so each generator only decides what a failure means for its records.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import Field
 
-from datagen.backends.base import Voice
-from datagen.records import Audio
+from datagen.backends.base import Voice, model_name
+from datagen.ledger import Ledger
+from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable
-from datagen.steps import StepConfig
+from datagen.steps import Step, StepConfig
 from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
-from filters.text_sanity import english_share, foreign_share, words
+from filters.text_stats import english_share, foreign_share, words
 from filters.wer import wer
 
 # Generous upper bound on characters per second of speech: longer texts cannot fit and are not synthesized.
@@ -46,25 +48,50 @@ def speech_backend_refs(config: Any) -> list[tuple[str, str, str]]:
     return [*refs, ("asr", config.asr, "transcribe")]
 
 
-def speech_feature(**extra: Any) -> Any:
-    """The `datasets` type of a `speech` list; `extra` adds fields (e.g. which chunk of a passage)."""
-    from datasets import List, Value
+S = TypeVar("S", bound=SpeechConfig)
 
+
+class SpeechStep(Step[S]):
+    """Base of the speech generators: the voice pool and verifier backends, a warm-up, and the voices heard.
+
+    A subclass adds its own backends by extending `backend_refs`; `voices` in stats.json counts the
+    `engine:voice` of every utterance in the kept records' `speech` meta.
+    """
+
+    @classmethod
+    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
+        return speech_backend_refs(config)
+
+    def setup(self, backends: Any) -> None:
+        super().setup(backends)
+        warm_up()
+
+    def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
+        heard = Counter(f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp)
+        return {**super().stats_for_shard(kept, rejected), "voices": dict(heard)}
+
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        return {"voices": dict(Counter(totals.get("voices", {})).most_common())}
+
+
+def speech_schema(**extra: Any) -> list[dict[str, Any]]:
+    """The schema of a `speech` list (see `datagen.steps.to_feature`); `extra` adds fields (e.g. a passage chunk)."""
     fields = {
-        "turn": Value("int32"),
-        "text": Value("string"),
-        "spoken_text": Value("string"),
-        "transcript": Value("string"),
-        "wer": Value("float64"),
-        "duration": Value("float64"),
-        "tts": Value("string"),
-        "voice": Value("string"),
-        "speed": Value("float64"),
-        "voice_seed": Value("int64"),
-        "asr": Value("string"),
-        "snr_db": Value("float64"),
+        "turn": "int32",
+        "text": "string",
+        "spoken_text": "string",
+        "transcript": "string",
+        "wer": "float64",
+        "duration": "float64",
+        "tts": "string",
+        "voice": "string",
+        "speed": "float64",
+        "voice_seed": "int64",
+        "asr": "string",
+        "snr_db": "float64",
     }
-    return List({**fields, **extra})
+    return [{**fields, **extra}]
 
 
 def voice_problem(spoken: str) -> tuple[str, str] | None:
@@ -94,37 +121,34 @@ def voice_problem(spoken: str) -> tuple[str, str] | None:
 
 @dataclass(slots=True)
 class Utterance:
-    """One text to speak. `owner` is the batch position it belongs to; `turn` keys the voice draw and provenance."""
+    """One text to speak. `owner` is the ledger key it belongs to; `turn` keys the voice draw and provenance."""
 
-    owner: int
+    owner: Hashable
     turn: int
     text: str
     spoken: str
     voice: Voice
     label: str = ""  # names the utterance in reject details ("turn 2", "chunk 3")
-    extra: dict[str, Any] | None = None  # more provenance fields (speech_feature's `extra`)
+    extra: dict[str, Any] | None = None  # more provenance fields (speech_schema's `extra`)
     audio: Audio | None = None
     transcript: str | None = None
 
 
 class Speaker:
-    """A step's view of its voice pool and verifier; built per batch from the step's loaded backends."""
+    """A step's view of its voice pool and verifier; built per batch, writing failures into the batch's `ledger`."""
 
-    def __init__(self, config: SpeechConfig, backends: Mapping[str, Any], seed: int) -> None:
+    def __init__(self, config: SpeechConfig, backends: Mapping[str, Any], seed: int, ledger: Ledger) -> None:
         self.config = config
         self.backends = backends
         self.seed = seed
+        self.ledger = ledger
         self.engine_of = {v.tts: backends[v.tts].engine for v in config.voices}
         self.asr = backends[config.asr]
-        self.failures: dict[int, tuple[str, str]] = {}  # owner -> first (reason, detail)
         self._asr_name: str | None = None
-
-    def fail(self, owner: int, reason: str, detail: str = "") -> None:
-        self.failures.setdefault(owner, (reason, detail))
 
     def plan(
         self,
-        owner: int,
+        owner: Hashable,
         sample_id: str,
         turn: int,
         text: str,
@@ -143,10 +167,12 @@ class Speaker:
         spoken = speakable(text)
         problem = voice_problem(spoken) if check_language else (None if spoken else ("empty_text", ""))
         if problem:
-            self.fail(owner, problem[0], f"{label}: {problem[1]}" if problem[1] else f"{label} has nothing to say")
+            self.ledger.fail(
+                owner, problem[0], f"{label}: {problem[1]}" if problem[1] else f"{label} has nothing to say"
+            )
             return None
         if len(spoken) > self.config.max_audio_seconds * MAX_CHARS_PER_SECOND:
-            self.fail(owner, "audio_too_long", f"{label}: {len(spoken)} characters")
+            self.ledger.fail(owner, "audio_too_long", f"{label}: {len(spoken)} characters")
             return None
         key = turn if voice_key is None else voice_key
         voice = draw_voice(self.config.voices, self.seed, sample_id, key, self.engine_of)
@@ -160,7 +186,7 @@ class Speaker:
 
         Utterances of an owner that already failed are not transcribed (no ASR time for a lost cause).
         """
-        utterances = [u for u in utterances if u.owner not in self.failures]  # no TTS time for a lost cause either
+        utterances = [u for u in utterances if u.owner not in self.ledger]  # no TTS time for a lost cause either
         by_backend: dict[str, list[Utterance]] = defaultdict(list)
         for u in utterances:
             by_backend[u.voice.backend].append(u)
@@ -171,18 +197,18 @@ class Speaker:
             for u, audio in zip(group, audios, strict=True):
                 u.audio = _noisy(audio, u.voice)
         for u in utterances:
-            if u.owner in self.failures:
+            if u.owner in self.ledger:
                 continue
             if u.audio is None or len(u.audio.array) == 0:
-                self.fail(u.owner, "tts_failed", f"{u.label}, voice {u.voice.name}")
+                self.ledger.fail(u.owner, "tts_failed", f"{u.label}, voice {u.voice.name}")
             elif u.audio.duration > self.config.max_audio_seconds:
-                self.fail(u.owner, "audio_too_long", f"{u.label}: {u.audio.duration:.1f} s")
-        live = [u for u in utterances if u.owner not in self.failures]
+                self.ledger.fail(u.owner, "audio_too_long", f"{u.label}: {u.audio.duration:.1f} s")
+        live = [u for u in utterances if u.owner not in self.ledger]
         transcripts = self.asr.transcribe([u.audio for u in live]) if live else []
         for u, transcript in zip(live, transcripts, strict=True):
             u.transcript = transcript
             if transcript is None:
-                self.fail(u.owner, "asr_failed", u.label)
+                self.ledger.fail(u.owner, "asr_failed", u.label)
 
     def asr_name(self) -> str:
         if self._asr_name is None:
@@ -206,12 +232,6 @@ class Speaker:
             "snr_db": u.voice.options.get("snr_db"),
             **(u.extra or {}),
         }
-
-
-def model_name(backend: Any) -> str:
-    """`engine:model` from a backend's `describe()`: the provenance string of a model that touched a record."""
-    info = backend.describe()
-    return f"{info.get('engine')}:{info.get('model') or info.get('model_path') or ''}".rstrip(":")
 
 
 def warm_up() -> None:

@@ -1,4 +1,8 @@
-"""Merge per-shard stats into the run's `stats.json`: counts per reason, distributions, model-seconds."""
+"""Merge per-shard stats into the run's `stats.json`: counts per reason, distributions, model-seconds.
+
+What only one kind of step knows (voices heard, problems solved) each step reports itself: its per-shard
+figures are summed here and its `stats_for_run` turns them into stats.json entries.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
+
+from datagen import registry
 
 
 def summarize(values: list[float], bins: int = 10) -> dict[str, Any]:
@@ -24,23 +30,24 @@ def summarize(values: list[float], bins: int = 10) -> dict[str, Any]:
     }
 
 
-def sampling_summary(kept: dict[str, list[float]], dropped: dict[str, list[float]]) -> dict[str, Any] | None:
-    """Rejection sampling (`cot`/`dpo`): per-problem counters sit on one record per problem, so sums are exact."""
-    saved = kept.get("samples_saved", []) + dropped.get("samples_saved", [])
-    if not saved:
-        return None
-    budget = sum(kept.get("sample_budget", []) + dropped.get("sample_budget", []))
-    solved = kept.get("solved", []) + dropped.get("solved", [])
-    return {
-        "problems": len(saved),
-        "pass_at_n": round(sum(solved) / len(solved), 4),
-        "samples_budget": int(budget),
-        "samples_drawn": int(budget - sum(saved)),
-        "samples_saved": int(sum(saved)),
-        "samples_saved_fraction": round(sum(saved) / budget, 4) if budget else None,
-        "kept_traces": len(kept.get("trace_index", [])),
-        "pairs_built": len(kept.get("pair_index", [])),
-    }
+def add_figures(total: dict[str, Any], more: dict[str, Any]) -> dict[str, Any]:
+    """Sum two steps' figures key by key (numbers add; dicts of numbers add recursively)."""
+    out = dict(total)
+    for key, value in more.items():
+        if isinstance(value, dict):
+            out[key] = add_figures(out.get(key) or {}, value)
+        else:
+            out[key] = out.get(key, 0) + value
+    return out
+
+
+def step_entries(figures: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Each step's own stats.json entries (e.g. `voices`, `rejection_sampling`) from its summed figures."""
+    entries: dict[str, Any] = {}
+    for step, totals in figures.items():
+        if step in registry.STEPS:
+            entries.update(registry.step_class(step).stats_for_run(totals))
+    return entries
 
 
 def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
@@ -50,7 +57,7 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
     kept_values: dict[str, list[float]] = defaultdict(list)
     dropped_values: dict[str, list[float]] = defaultdict(list)
     audio: list[float] = []
-    voices: Counter[str] = Counter()
+    figures: dict[str, dict[str, Any]] = defaultdict(dict)
     for s in shards:
         dropped.update(s["dropped"])
         step_seconds.update(s["step_seconds"])
@@ -61,8 +68,10 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
         for key, vals in s["values"]["dropped"].items():
             dropped_values[key].extend(vals)
         audio.extend(s["values"]["audio_seconds"])
-        voices.update(s["values"]["voices"])
+        for step, more in s.get("steps", {}).items():
+            figures[step] = add_figures(figures[step], more)
     seen = sum(s["seen"] for s in shards)
+    inputs = sum(s.get("inputs", s["seen"]) for s in shards)  # `datagen filter` shards: one record in, one out
     kept = sum(s["kept"] for s in shards)
     return {
         "records": total,
@@ -70,13 +79,13 @@ def merge(shards: list[dict[str, Any]], *, total: int) -> dict[str, Any]:
         "seen": seen,
         "kept": kept,
         "dropped_total": seen - kept,
-        "yield": round(kept / seen, 4) if seen else None,
+        "inputs": inputs,
+        "yield": round(kept / inputs, 4) if inputs else None,  # kept per input record (> 1 with fan-out)
         "dropped": dict(sorted(dropped.items(), key=lambda kv: -kv[1])),
         "kept_scores": {k: summarize(v) for k, v in sorted(kept_values.items())},
         "dropped_scores": {k: summarize(v) for k, v in sorted(dropped_values.items())},
         "audio_seconds": {**summarize(audio), "total": round(sum(audio), 2)},
-        "rejection_sampling": sampling_summary(kept_values, dropped_values),
-        "voices": dict(voices.most_common()),
+        **step_entries(figures),
         "wall_seconds": round(sum(s["wall_seconds"] for s in shards), 3),
         "setup_seconds": round(sum(s.get("setup_seconds", 0.0) for s in shards), 3),
         "step_seconds": {k: round(v, 3) for k, v in step_seconds.items()},

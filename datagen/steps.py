@@ -8,13 +8,21 @@ before the first record exists.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict
 
 from datagen.records import Rejected, Sample
+
+
+class ContractError(Exception):
+    """A step broke the pipeline's contract (lost or invented a record): a bug in the step, never bad data.
+
+    Not a `RuntimeError`, so executors do not retry it and the pipeline does not isolate it record by record.
+    """
 
 
 class StepConfig(BaseModel):
@@ -40,29 +48,85 @@ def drop(reason: str, detail: str = "", **scores: Any) -> Verdict:
     return Verdict(False, reason, detail, scores)
 
 
-class Step:
-    """Base class. Subclasses set `name`, `Config`, `reads`/`writes` and implement `process`.
+def to_feature(spec: Any) -> Any:
+    """A `datasets` feature from a plain spec: "float64" is a Value, [spec] a List, {key: spec} a struct.
 
-    `writes` names the meta keys the step adds and `features()` gives their `datasets` types, which fixes the
-    output schema before the first record exists; `uses` maps config fields naming a backend to the method
-    that backend must have.
+    Steps declare their `schema` this way so no module imports `datasets` (slow) to define a step.
+    """
+    from datasets import List, Value
+
+    if isinstance(spec, str):
+        return Value(spec)
+    if isinstance(spec, list):
+        return List(to_feature(spec[0]))
+    if isinstance(spec, dict):
+        return {key: to_feature(value) for key, value in spec.items()}
+    return spec  # already a feature
+
+
+C = TypeVar("C", bound=StepConfig)
+
+
+class _FeatureKeys:
+    """`Step.writes` when a step does not declare it: the keys of its schema, so the two cannot disagree."""
+
+    def __get__(self, step: Step | None, cls: type[Step]) -> tuple[str, ...]:
+        return tuple(cls.schema) if cls.schema else tuple(cls.features())  # no `datasets` import for a schema
+
+
+class Step(Generic[C]):
+    """Base class. Subclasses name their config class as the type argument (`class MaxWer(Filter[MaxWerConfig])`,
+    which sets `Config` and types `self.config`), set `name`, `reads`, `schema` and implement `process`.
+
+    `schema` gives the type of each meta key the step adds (`features()` as `datasets` features), which fixes the
+    output schema before the first record exists; `writes` is their names. `uses` maps config fields naming a
+    backend to the method that backend must have.
+
+    Figures of its own (problems solved, voices heard) a step reports through `stats_for_shard`, summed over
+    shards and turned into stats.json entries by `stats_for_run`; the pipeline knows none of them.
     """
 
     name: ClassVar[str] = ""
     Config: ClassVar[type[StepConfig]] = StepConfig
     reads: ClassVar[tuple[str, ...]] = ()
-    writes: ClassVar[tuple[str, ...]] = ()
+    writes: ClassVar[tuple[str, ...]] = _FeatureKeys()  # type: ignore[assignment]
     uses: ClassVar[Mapping[str, str]] = {}
+    config: C
 
-    def __init__(self, config: StepConfig | None = None, *, seed: int = 0) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Config" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            config = next(iter(get_args(base)), None)
+            if isinstance(config, type) and issubclass(config, StepConfig):
+                cls.Config = config
+
+    def __init__(self, config: C | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
         self.seed = seed
         self.backends: dict[str, Any] = {}
+        self.tally: Counter[str] = Counter()  # counted in `process`; the pipeline resets it per shard
+
+    def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
+        """This step's figures for one shard, from its `tally` and the shard's final records (kept or rejected).
+
+        Values are numbers or dicts of numbers: shards are summed key by key. The pipeline calls this once at
+        the end of each shard, and undoes the `tally` of a batch that raised (its records are re-run one by one).
+        """
+        return dict(self.tally)
+
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        """Top-level stats.json entries from the summed `stats_for_shard` figures (ratios go here); default none."""
+        return {}
+
+    schema: ClassVar[Mapping[str, Any]] = {}
 
     @classmethod
     def features(cls) -> dict[str, Any]:
-        """`datasets` feature of each key in `writes` (imported lazily: `datasets` is slow to import)."""
-        return {}
+        """`datasets` feature of each meta key the step writes, built from `schema` (see `to_feature`)."""
+        return {key: to_feature(spec) for key, spec in cls.schema.items()}
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
@@ -89,7 +153,7 @@ class Step:
         )
 
 
-class Filter(Step):
+class Filter(Step[C]):
     """Keep or drop one sample at a time. Scores land in `meta` for kept and dropped samples alike."""
 
     def judge(self, sample: Sample) -> Verdict:

@@ -12,8 +12,8 @@ import yaml
 from datagen.tiny_models import build_tiny_llama as build_tiny_llama  # tiny random models (re-exported)
 from datagen.tiny_models import build_tiny_phi4 as build_tiny_phi4
 
-REPO = Path(__file__).resolve().parent.parent
-DEMO_DATA = REPO / "manifests" / "data" / "shapes" / "train.jsonl"
+REPO = Path(__file__).resolve().parent.parent  # the checkout (tests, benchmarks); not part of an installed package
+DEMO_DATA = REPO / "manifests" / "data" / "shapes" / "train.jsonl"  # checkout only
 
 
 def tiny_png(color: tuple[int, int, int] = (200, 30, 30), size: int = 16) -> bytes:
@@ -73,11 +73,28 @@ def fake_manifest(
 
 
 def embedded_manifest(input_path: Path, out: Path, *, shard_size: int = 4, limit: int | None = None) -> dict[str, Any]:
-    """The demo's manifest (piper + Whisper tiny.en) pointed at other data."""
-    data = yaml.safe_load((REPO / "manifests" / "demo.yaml").read_text())
-    data["input"] = {"path": str(input_path), **({"limit": limit} if limit else {})}
-    data["output"] = {"path": str(out), "shard_size": shard_size, "exports": ["swift"]}
-    return data
+    """The demo's manifest (manifests/demo.yaml: piper + Whisper tiny.en) pointed at other data.
+
+    Built here rather than read from the checkout, so it works from an installed package; a test keeps the two equal.
+    """
+    return {
+        "name": "shapes-spoken-demo",
+        "description": "Spoken-query version of the shipped shapes VQA demo set (piper TTS, Whisper tiny.en verifier).",
+        "seed": 1234,
+        "input": {"path": str(input_path), **({"limit": limit} if limit else {})},
+        "output": {"path": str(out), "shard_size": shard_size, "exports": ["swift"]},
+        "backends": {"piper": {"engine": "piper"}, "whisper": {"engine": "faster_whisper", "model": "tiny.en"}},
+        "steps": [
+            {
+                "step": "vision_speech",
+                "voices": [{"tts": "piper", "speed": [0.85, 1.15]}],
+                "asr": "whisper",
+                "max_audio_seconds": 30,
+                "batch_size": 8,
+            },
+            {"step": "max_wer", "max_wer": 0.2},
+        ],
+    }
 
 
 def write_manifest(path: Path, data: dict[str, Any]) -> Path:

@@ -98,24 +98,15 @@ class AudioQualityConfig(StepConfig):
     min_snr_db: float = Field(10.0, description="lower SNR estimates are dropped: audio_low_snr")
 
 
-class AudioQuality(Filter):
+class AudioQuality(Filter[AudioQualityConfig]):
     """Reads `audios` (and `messages` for `audios: spoken`); writes `audio_quality` (per clip) and worst values."""
 
     name = "audio_quality"
-    Config = AudioQualityConfig
     reads = ("audios",)
-    writes = ("audio_quality", "snr_db", "clipping", "silence", "rms_dbfs")
-    config: AudioQualityConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import List, Value
-
-        per_clip = {"audio": Value("int32"), **{k: Value("float64") for k in AudioStats.__slots__}}
-        return {
-            "audio_quality": List(per_clip),
-            **{k: Value("float64") for k in ("snr_db", "clipping", "silence", "rms_dbfs")},
-        }
+    schema = {
+        "audio_quality": [{"audio": "int32", **{k: "float64" for k in AudioStats.__slots__}}],
+        **{k: "float64" for k in ("snr_db", "clipping", "silence", "rms_dbfs")},
+    }
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

@@ -124,24 +124,16 @@ class DedupConfig(StepConfig):
 _ROLES = {"conversation": ("system", "user", "assistant"), "query": ("user",), "answer": ("assistant",)}
 
 
-class Dedup(Filter):
+class Dedup(Filter[DedupConfig]):
     """Reads `messages`, `images`, `audios`; writes `text_hash` and `audio_hashes`."""
 
     name = "dedup"
-    Config = DedupConfig
     reads = ("messages",)
-    writes = ("text_hash", "audio_hashes")
-    config: DedupConfig
+    schema = {"text_hash": "string", "audio_hashes": ["string"]}
 
     def __init__(self, config: StepConfig | None = None, *, seed: int = 0) -> None:
         super().__init__(config, seed=seed)
         self.index = DedupIndex(self.config.near_threshold, self.config.num_perm)
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import List, Value
-
-        return {"text_hash": Value("string"), "audio_hashes": List(Value("string"))}
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

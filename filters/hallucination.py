@@ -12,20 +12,13 @@ earlier one, minus the same share in the spoken text, so a query that itself rep
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import Field
 
 from datagen.records import Sample
 from datagen.steps import Filter, StepConfig, Verdict, drop, keep
-
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-
-def words(text: str) -> list[str]:
-    """Lowercase word tokens; punctuation and case never count as a difference here."""
-    return _WORD.findall(text.lower())
+from filters.text_stats import words
 
 
 def repetition(tokens: list[str], n: int = 3) -> float:
@@ -52,20 +45,12 @@ class HallucinationConfig(StepConfig):
     )
 
 
-class Hallucination(Filter):
+class Hallucination(Filter[HallucinationConfig]):
     """Reads `speech`; writes `transcript_repetition` and `transcript_length_ratio` (worst spoken turn)."""
 
     name = "hallucination"
-    Config = HallucinationConfig
     reads = ("speech",)
-    writes = ("transcript_repetition", "transcript_length_ratio")
-    config: HallucinationConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {"transcript_repetition": Value("float64"), "transcript_length_ratio": Value("float64")}
+    schema = {"transcript_repetition": "float64", "transcript_length_ratio": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

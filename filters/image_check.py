@@ -8,7 +8,6 @@ function; the `image_check` step writes the smallest side and the widest aspect 
 from __future__ import annotations
 
 import io
-from typing import Any
 
 from pydantic import Field
 
@@ -37,20 +36,12 @@ class ImageCheckConfig(StepConfig):
     max_aspect_ratio: float = Field(10.0, ge=1, description="long side / short side above this: image_bad_aspect")
 
 
-class ImageCheck(Filter):
+class ImageCheck(Filter[ImageCheckConfig]):
     """Reads `images`; writes `image_min_side` and `image_max_aspect` (over the sample's images)."""
 
     name = "image_check"
-    Config = ImageCheckConfig
     reads = ("images",)
-    writes = ("image_min_side", "image_max_aspect")
-    config: ImageCheckConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {"image_min_side": Value("int64"), "image_max_aspect": Value("float64")}
+    schema = {"image_min_side": "int64", "image_max_aspect": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

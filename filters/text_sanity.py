@@ -10,63 +10,17 @@ function word and is still English. `text_stats` and these scorers are plain fun
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from datagen.records import Sample
+from datagen.records import MEDIA_TAG, Sample
 from datagen.steps import Filter, StepConfig, Verdict, drop, keep
-
-_MEDIA_TAG = re.compile(r"<(?:image|audio|video)>")
-_WORD = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
-
-# Closed-class English words: frequent in any English sentence, rare as words of other Latin-script languages.
-_STOPWORDS = """a about above after all also am an and any are as at be because been before being below
-    between both but by
-    can could did do does doing down during each few for from further had has have having he her here hers
-    him his how i if in into is it its itself just me more most my no nor not now of off on once only or
-    other our out over own same she should so some such than that the their them then there these they this
-    those through to too under until up very was we were what when where which while who whom why will with
-    would you your yours"""
-ENGLISH_STOPWORDS = frozenset(_STOPWORDS.split())
+from filters.text_stats import english_share, script_share, words
 
 
 def strip_media_tags(text: str) -> str:
-    return _MEDIA_TAG.sub(" ", text)
-
-
-def words(text: str) -> list[str]:
-    return _WORD.findall(text.lower())
-
-
-def script_share(text: str, script: str = "LATIN") -> float:
-    """Share of the letters in `text` whose Unicode name starts with `script` (1.0 when there are no letters)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 1.0
-    return sum(unicodedata.name(c, "").startswith(script) for c in letters) / len(letters)
-
-
-# Closed-class words of the other common Latin-script languages (French, German, Spanish, Italian, Portuguese),
-# leaving out spellings that are also English words ("die", "on", "son"): text dense in them is not English.
-_FOREIGN = """le la les des du une et est dans sur pour qui pas ne se au aux avec cette sont nous vous ils
-    elles leur très mais où der das und ist nicht ein eine den mit sich auf im dem sind wie auch ich sie wir
-    ihr oder aber nach bei aus zum zur el los las y en por con una para del al lo como más pero sus muy
-    está son sin también il di che è non una sono gli della dei nel alla questo os não uma com são da às
-    pelo"""
-FOREIGN_STOPWORDS = frozenset(_FOREIGN.split()) - ENGLISH_STOPWORDS
-
-
-def foreign_share(tokens: list[str]) -> float:
-    """Share of `tokens` that are function words of French, German, Spanish, Italian or Portuguese."""
-    return sum(t in FOREIGN_STOPWORDS for t in tokens) / len(tokens) if tokens else 0.0
-
-
-def english_share(tokens: list[str]) -> float:
-    """Share of `tokens` that are English function words (0.0 for no tokens)."""
-    return sum(t in ENGLISH_STOPWORDS for t in tokens) / len(tokens) if tokens else 0.0
+    return MEDIA_TAG.sub(" ", text)
 
 
 def has_text(text: str) -> bool:
@@ -94,25 +48,12 @@ _SCRIPT_PREFIX = {"latin": "LATIN", "cyrillic": "CYRILLIC", "greek": "GREEK", "c
 _ROLE_BOUNDS = {"user": "query", "assistant": "answer"}
 
 
-class TextSanity(Filter):
+class TextSanity(Filter[TextSanityConfig]):
     """Reads `messages`; writes `query_words`, `answer_words` (totals), `script_share` and `english_share`."""
 
     name = "text_sanity"
-    Config = TextSanityConfig
     reads = ("messages",)
-    writes = ("query_words", "answer_words", "script_share", "english_share")
-    config: TextSanityConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {
-            "query_words": Value("int64"),
-            "answer_words": Value("int64"),
-            "script_share": Value("float64"),
-            "english_share": Value("float64"),
-        }
+    schema = {"query_words": "int64", "answer_words": "int64", "script_share": "float64", "english_share": "float64"}
 
     def judge(self, sample: Sample) -> Verdict:
         cfg = self.config

@@ -18,11 +18,9 @@ class MaxWerConfig(StepConfig):
     max_wer: float = Field(0.2, ge=0, description="highest word error rate kept (0.2 = one word in five wrong)")
 
 
-class MaxWer(Filter):
+class MaxWer(Filter[MaxWerConfig]):
     name = "max_wer"
-    Config = MaxWerConfig
     reads = ("wer",)
-    config: MaxWerConfig
 
     def judge(self, sample: Sample) -> Verdict:
         value = sample.meta.get("wer")

@@ -9,16 +9,26 @@ import pytest
 from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
-from datagen.generators.cot import ChainOfThought, CotConfig, derive_seed, near_duplicate
+from datagen.generators.cot import ChainOfThought, CotConfig
+from datagen.generators.sampling import derive_seed, near_duplicate
 from datagen.prompts import load_prompt
 from datagen.records import Image, Message, Rejected, Sample
 from datagen.testing import tiny_png
 
 
 def run_cot(backend: Any, batch: Sequence[Sample], seed: int = 7, **config: Any) -> list[Sample | Rejected]:
+    return cot_with_figures(backend, batch, seed, **config)[0]
+
+
+def cot_with_figures(
+    backend: Any, batch: Sequence[Sample], seed: int = 7, **config: Any
+) -> tuple[list[Sample | Rejected], dict[str, Any]]:
+    """The step's output, and the figures it reports for a shard holding just those records."""
     step = ChainOfThought(CotConfig(generator="lm", **config), seed=seed)
     step.setup({"lm": backend})
-    return step.process(list(batch))
+    out = step.process(list(batch))
+    kept = [r for r in out if isinstance(r, Sample)]
+    return out, step.stats_for_shard(kept, [r for r in out if isinstance(r, Rejected)])
 
 
 def fake(**settings: Any) -> FakeTextGenerator:
@@ -27,26 +37,29 @@ def fake(**settings: Any) -> FakeTextGenerator:
 
 def test_stops_a_problem_once_it_has_k_distinct_verified_traces() -> None:
     lm = Scripted({"apples": [[RIGHT[0], WRONG[0]], [WRONG[1], RIGHT[1]], [RIGHT[2], RIGHT[2]]]})
-    out = run_cot(lm, [problem("p1")], k=2, n=8, round_size=2)
+    out, figures = cot_with_figures(lm, [problem("p1")], k=2, n=8, round_size=2)
     assert [c[1] for c in lm.calls] == [2, 2]  # the third round was never drawn
     assert [r.id for r in out] == ["p1#t0", "p1#t1"]
     assert [r.messages[1].content for r in out] == [RIGHT[0], RIGHT[1]]
     assert out[0].messages[0].content.startswith("Tom has 3 apples")
     first, second = out[0].meta, out[1].meta
     assert (first["samples_drawn"], first["correct"], first["pass_rate"]) == (4, 2, 0.5)
-    assert (first["solved"], first["samples_saved"], first["sample_budget"]) == (1, 4, 8)
-    assert second["samples_saved"] is None and second["solved"] is None  # counted once per problem
+    assert "solved" not in first and "samples_saved" not in second  # per-problem counts are the step's figures
+    assert figures == {"problems": 1, "solved": 1, "samples_budget": 8, "samples_drawn": 4, "kept_traces": 2}
     assert [first["trace_index"], second["trace_index"]] == [0, 1]
 
 
 def test_a_problem_never_solved_spends_its_budget_and_is_rejected_with_its_pass_rate() -> None:
     lm = Scripted({"apples": [[WRONG[0]] * 4, [WRONG[1]] * 2]})
-    (rej,) = run_cot(lm, [problem("hard")], k=1, n=6, round_size=4)
+    (rej,), figures = cot_with_figures(lm, [problem("hard")], k=1, n=6, round_size=4)
     assert [c[1] for c in lm.calls] == [4, 2]  # the last round asks only for what is left of n
     assert isinstance(rej, Rejected) and rej.reason == "no_correct_trace"
     assert "0/6" in rej.detail and "15" in rej.detail
     meta = rej.sample.meta
-    assert (meta["pass_rate"], meta["samples_drawn"], meta["solved"], meta["samples_saved"]) == (0.0, 6, 0, 0)
+    assert (meta["pass_rate"], meta["samples_drawn"]) == (0.0, 6)
+    assert figures == {"problems": 1, "solved": 0, "samples_budget": 6, "samples_drawn": 6, "kept_traces": 0}
+    summary = ChainOfThought.stats_for_run(figures)["rejection_sampling"]
+    assert (summary["pass_at_n"], summary["samples_saved"], summary["samples_saved_fraction"]) == (0.0, 0, 0.0)
 
 
 def test_k_caps_the_traces_kept_from_one_round() -> None:

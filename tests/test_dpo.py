@@ -9,8 +9,8 @@ import pytest
 from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
-from datagen.generators.cot import Trace
 from datagen.generators.dpo import DpoConfig, DpoPairs, LikelihoodScorer, build_pairs, most_frequent_wrong
+from datagen.generators.sampling import Trace
 from datagen.prompts import load_prompt
 from datagen.records import Rejected, Sample
 from filters.answers import verify
@@ -21,9 +21,18 @@ def trace(text: str, reference: str = "#### 8") -> Trace:
 
 
 def run_dpo(backend: Any, batch: Sequence[Sample], seed: int = 7, **config: Any) -> list[Sample | Rejected]:
+    return dpo_with_figures(backend, batch, seed, **config)[0]
+
+
+def dpo_with_figures(
+    backend: Any, batch: Sequence[Sample], seed: int = 7, **config: Any
+) -> tuple[list[Sample | Rejected], dict[str, Any]]:
+    """The step's output, and the figures it reports for a shard holding just those records."""
     step = DpoPairs(DpoConfig(generator="lm", **config), seed=seed)
     step.setup({"lm": backend})
-    return step.process(list(batch))
+    out = step.process(list(batch))
+    kept = [r for r in out if isinstance(r, Sample)]
+    return out, step.stats_for_shard(kept, [r for r in out if isinstance(r, Rejected)])
 
 
 C = [trace("Short. The answer is 8."), trace("A much longer correct solution: 3 + 5 = 8. The answer is 8.")]
@@ -88,7 +97,7 @@ def test_most_frequent_wrong_interleaves_answers() -> None:
 
 def test_step_builds_pairs_with_rejected_and_provenance() -> None:
     lm = Scripted({"apples": [[RIGHT[0], WRONG[0], WRONG[0] + " ", WRONG[1]]]})
-    out = run_dpo(lm, [problem("p")], n=8, round_size=4, pairs_per_problem=2)
+    out, figures = dpo_with_figures(lm, [problem("p")], n=8, round_size=4, pairs_per_problem=2)
     assert len(lm.calls) == 1  # one correct and two distinct wrong after the first round: stop
     assert [r.id for r in out] == ["p#p0", "p#p1"]
     assert all(r.messages[1].content == RIGHT[0] for r in out)
@@ -97,8 +106,8 @@ def test_step_builds_pairs_with_rejected_and_provenance() -> None:
     assert m["pairing"] == "hardest_negative:most_frequent_wrong_answer"  # the double has no scorer
     assert m["chosen_verification"]["match"] and not m["rejected_verification"]["match"]
     assert m["rejected_verification"]["predicted"] == "15" and m["rejected_score"] is None
-    assert (m["corrected"], m["pass_rate"], m["solved"], m["samples_saved"]) == (0, 0.25, 1, 4)
-    assert out[1].meta["samples_saved"] is None
+    assert (m["corrected"], m["pass_rate"], m["samples_drawn"]) == (0, 0.25, 4)
+    assert figures == {"problems": 1, "solved": 1, "samples_budget": 8, "samples_drawn": 4, "pairs_built": 2}
 
 
 class ScoringScripted(Scripted):
@@ -139,7 +148,7 @@ def test_correction_is_used_only_when_it_verifies(correction: bool, reply: str, 
     if outcome == "corrected":
         assert [r.messages[1].content for r in out] == [FIXED, FIXED]
         assert [r.meta["rejected"] for r in out] == [WRONG[0], WRONG[1]]
-        assert out[0].meta["corrected"] == 1 and out[0].meta["solved"] == 0  # pass@N counts sampling only
+        assert out[0].meta["corrected"] == 1 and out[0].meta["correct"] == 0  # pass@N counts sampling only
         assert out[0].meta["correction_prompt"] == load_prompt("dpo_correction").ref
         asked = next(c for c in lm.calls if c[0] == "student's solution")
         assert asked[1] == 1 and asked[2].temperature == 0.0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from datagen.records import Message, Sample
-from filters.hallucination import Hallucination, HallucinationConfig, length_ratio, repetition, words
+from filters.hallucination import Hallucination, HallucinationConfig, length_ratio, repetition
+from filters.text_stats import words
 
 QUERY = "What color is the large square in the picture?"
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from datagen.records import Message, Sample
-from filters.text_sanity import TextSanity, TextSanityConfig, english_share, has_text, script_share, words
+from filters.text_sanity import TextSanity, TextSanityConfig, has_text
+from filters.text_stats import english_share, script_share, words
 
 
 def chat(query: object, answer: object = "There are three red circles.") -> Sample:
@@ -95,7 +96,7 @@ def test_each_turn_is_bounded_on_its_own_and_scores_are_totals() -> None:
     ],
 )
 def test_foreign_share_tells_other_languages_from_english(text: str, foreign_above_english: bool) -> None:
-    from filters.text_sanity import english_share, foreign_share, words
+    from filters.text_stats import english_share, foreign_share, words
 
     tokens = words(text)
     assert (foreign_share(tokens) > english_share(tokens)) is foreign_above_english

@@ -180,7 +180,9 @@ def test_dpo_hardest_negative_ranks_wrong_traces_by_hf_lm_likelihood(lm: HFCausa
     step = DpoPairs(DpoConfig(generator="lm", n=4, round_size=4, pairs_per_problem=1), seed=1)
     step.setup({"lm": ScriptedHF()})
     (rec,) = step.process([sample])
-    conversation = step.sampler().conversation(next(iter(step.problems([sample])[0])))
+    from datagen.ledger import Ledger
+
+    conversation = step.sampler().conversation(step.problems([sample], Ledger())[0])
     scores = lm.score([conversation] * len(wrong), wrong)
     assert rec.meta["pairing"] == "hardest_negative:likelihood"
     assert rec.meta["rejected"] == wrong[max(range(len(wrong)), key=lambda i: scores[i])]

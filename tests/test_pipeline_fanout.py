@@ -8,6 +8,7 @@ import pytest
 
 from datagen.pipeline import _check_accounted
 from datagen.records import Rejected, Sample
+from datagen.steps import ContractError
 
 
 def _s(i: str) -> Sample:
@@ -38,7 +39,7 @@ def test_fan_out_accounted(inputs: Sequence[str], outputs: Sequence[str]) -> Non
     ],
 )
 def test_lost_or_invented_records_raise(inputs: Sequence[str], outputs: Sequence[str], message: str) -> None:
-    with pytest.raises(RuntimeError, match=message):
+    with pytest.raises(ContractError, match=message):
         _check_accounted("fan", [_s(i) for i in inputs], [_s(o) for o in outputs])
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from datagen.backends.fake import FakeASRSettings, FakeSynthesizer, FakeTranscriber, FakeTTSSettings
+from datagen.ledger import Ledger
 from datagen.speech import Speaker, SpeechConfig, voice_problem
 from datagen.voices import VoiceChoice
 
@@ -19,7 +20,11 @@ def _speaker(
         "asr": FakeTranscriber(FakeASRSettings(fail_on=list(asr_fail)), name="asr"),
     }
     pool = [VoiceChoice(tts="tts", speed=(0.9, 1.1), noise_snr_db=noise)]
-    return Speaker(SpeechConfig(voices=pool, asr="asr", **cfg), backends, seed=5)
+    return Speaker(SpeechConfig(voices=pool, asr="asr", **cfg), backends, seed=5, ledger=Ledger())
+
+
+def _failures(sp: Speaker) -> dict:
+    return {owner: (f.reason, f.detail) for owner, f in sp.ledger.failures.items()}
 
 
 @pytest.mark.parametrize(
@@ -51,7 +56,7 @@ def test_speaks_verifies_and_records_provenance() -> None:
     a = sp.plan(0, "s0", 0, "Dr. Smith asks: what is 2 + 2?")
     b = sp.plan(1, "s1", 2, "Second sample.")
     sp.run([a, b])
-    assert sp.failures == {}
+    assert _failures(sp) == {}
     prov = sp.provenance(a)
     assert prov["text"] == "Dr. Smith asks: what is 2 + 2?"
     assert prov["spoken_text"] == "Doctor Smith asks: what is 2 plus 2?"
@@ -77,7 +82,7 @@ def test_failures_have_reasons(kwargs: dict, text: str, reason: str, detail: str
     u = sp.plan(0, "s0", 0, text, label="x")
     ok = sp.plan(1, "s1", 0, "short")
     sp.run([x for x in (u, ok) if x is not None])
-    assert sp.failures == {0: (reason, detail)}
+    assert _failures(sp) == {0: (reason, detail)}
     assert ok.transcript == "short"  # the other owner is untouched
 
 
@@ -85,14 +90,14 @@ def test_language_check_only_when_asked() -> None:
     sp = _speaker()
     assert sp.plan(0, "s", 0, "🙂🙂") is not None  # vision_speech behaviour: synthesize whatever is there
     assert sp.plan(1, "s", 0, "🙂🙂", check_language=True) is None
-    assert sp.failures[1][0] == "not_speakable"
+    assert sp.ledger[1].reason == "not_speakable"
 
 
 def test_a_failed_owner_is_not_transcribed() -> None:
     sp = _speaker(tts_fail=["bad"])
     good, bad = sp.plan(0, "s", 0, "good words"), sp.plan(0, "s", 1, "bad words")
     sp.run([good, bad])
-    assert sp.failures == {0: ("tts_failed", "turn 1, voice alpha")}
+    assert _failures(sp) == {0: ("tts_failed", "turn 1, voice alpha")}
     assert good.transcript is None  # no ASR time for a sample that is already lost
 
 
@@ -109,7 +114,7 @@ def test_voice_key_shares_a_speaker_and_noise_is_applied_and_recorded() -> None:
     snr = 10 * np.log10(np.mean(w.audio.array**2) / np.mean(residual**2))
     assert 15 < snr < 25
     # the fake ASR reads a bit pattern the noise destroys: a real verifier failing on noise is a reject, not a crash
-    assert noisy.failures == {0: ("asr_failed", "turn 0")}
+    assert _failures(noisy) == {0: ("asr_failed", "turn 0")}
     assert clean.provenance(w)["snr_db"] is None
 
 

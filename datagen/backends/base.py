@@ -7,17 +7,27 @@ to a worker, and models load once per worker process, not per sample.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Generic, Protocol, TypeVar, get_args, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel
 
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
 
+PEAK = 0.95  # one gain per utterance, the same for every engine: a mixed voice pool sounds equally loud, no clipping
 
-class BackendError(RuntimeError):
-    """A backend cannot be used at all (missing package, missing model files). Raised by `setup()`."""
+
+class BackendError(Exception):
+    """A backend cannot be used (missing package, missing model files; from `setup()`), or one call failed.
+
+    Not a `RuntimeError`: executors retry transient errors only, and a missing checkpoint stays missing. An engine
+    that raises it for a single item lists it in `ItemSynthesizer.synthesize_each`'s `errors` (that item fails).
+    """
 
 
 @dataclass(slots=True, frozen=True)
@@ -87,17 +97,32 @@ class TextGenerator(Backend, Protocol):
     ) -> list[list[str] | None]: ...
 
 
-class BaseBackend:
+T = TypeVar("T", bound=BaseModel)
+
+
+class BaseBackend(Generic[T]):
     """Shared plumbing: settings held as given, `setup()` idempotent, provenance from `describe()`.
 
-    Subclasses set `engine` (the registry name), define `Settings` (a pydantic model, `extra="forbid"`), and
-    implement `_load()` (import heavy packages and load weights there, never at module import time).
+    Subclasses set `engine` (the registry name), name their settings model as the type argument
+    (`class Piper(BaseBackend[PiperSettings])`: a pydantic model with `extra="forbid"`, which sets `Settings` and
+    types `self.settings`), and implement `_load()` (import heavy packages and load weights there, never at
+    module import time). What `_load()` fills in is declared as a class attribute with its unloaded value.
     """
 
     engine: str = ""
-    Settings: type  # a pydantic BaseModel subclass
+    Settings: type[BaseModel]
+    settings: T
 
-    def __init__(self, settings: Any = None, *, name: str = "") -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "Settings" in cls.__dict__:
+            return
+        for base in getattr(cls, "__orig_bases__", ()):
+            settings = next(iter(get_args(base)), None)
+            if isinstance(settings, type) and issubclass(settings, BaseModel):
+                cls.Settings = settings
+
+    def __init__(self, settings: T | None = None, *, name: str = "") -> None:
         self.settings = settings if settings is not None else self.Settings()
         self.name = name or self.engine
         self._ready = False
@@ -136,26 +161,62 @@ class BaseBackend:
         return {"engine": self.engine, **self.settings.model_dump(mode="json")}
 
 
-def synthesize_each(
-    engine: str,
-    texts: list[str],
-    voices: list[Voice],
-    one: Callable[[str, Voice], Audio],
-    errors: tuple[type[BaseException], ...],
-) -> list[Audio | None]:
-    """Synthesize item by item: an item raising one of `errors` becomes None (and a log line), not a sunk batch.
+class ItemSynthesizer(BaseBackend[T]):
+    """Base of the engines that speak one text per call (piper, Kokoro, coqui, the command-line engines).
 
-    Engines that speak one sentence per call share this loop; `errors` names what the engine raises for a bad
-    item, so a real bug (anything else) still surfaces.
+    `synthesize_each` is their batch loop; `check_voice_options` and `peak_normalized` are the checks every one of
+    them makes, so a voice pool mixing engines behaves (and sounds) the same whichever engine draws an item.
     """
-    if len(texts) != len(voices):
-        raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
-    out: list[Audio | None] = []
-    for text, voice in zip(texts, voices, strict=True):
-        try:
-            out.append(one(text, voice))
-        except errors as exc:
-            log.error("%s failed on %r (voice %s, seed %d): %s: %s", engine, text[:80], voice.name, voice.seed,
-                      type(exc).__name__, exc)  # fmt: skip
-            out.append(None)
-    return out
+
+    def synthesize_each(
+        self,
+        texts: list[str],
+        voices: list[Voice],
+        one: Callable[[str, Voice], Audio],
+        errors: tuple[type[BaseException], ...],
+    ) -> list[Audio | None]:
+        """Synthesize item by item: an item raising one of `errors` becomes None (and a log line), not a sunk batch.
+
+        `errors` names what the engine raises for a bad item, so a real bug (anything else) still surfaces.
+        """
+        if len(texts) != len(voices):
+            raise ValueError(f"{len(texts)} texts but {len(voices)} voices")
+        out: list[Audio | None] = []
+        for text, voice in zip(texts, voices, strict=True):
+            try:
+                out.append(one(text, voice))
+            except errors as exc:
+                log.error("%s failed on %r (voice %s, seed %d): %s: %s", self.engine, text[:80], voice.name,
+                          voice.seed, type(exc).__name__, exc)  # fmt: skip
+                out.append(None)
+        return out
+
+    def peak_normalized(self, wave: Any, sampling_rate: int, floor: float = 1e-6) -> Audio:
+        """`wave` scaled to peak at `PEAK`; silent (peak below `floor`) or non-finite audio fails the item."""
+        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+        if not math.isfinite(peak) or peak < floor:
+            raise ValueError(f"{self.engine} produced {'non-finite' if not math.isfinite(peak) else 'silent'} audio")
+        return Audio(array=wave * np.float32(PEAK / peak), sampling_rate=sampling_rate)
+
+    def check_voice_options(self, voice: Voice, known: frozenset[str] = frozenset()) -> None:
+        """A voice option the engine does not understand fails the item, never silently ignored."""
+        if unknown := set(voice.options) - known:
+            hint = f" (known: {sorted(known)})" if known else ""
+            raise ValueError(f"unknown {self.engine} voice options {sorted(unknown)}{hint}")
+
+
+def package_version(dist: str) -> str:
+    """The installed version of a distribution, for provenance; "unknown" when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def model_name(backend: Any) -> str:
+    """`engine:model` from a backend's `describe()`: the provenance string of a model that touched a record."""
+    info = backend.describe()
+    return f"{info.get('engine')}:{info.get('model') or info.get('model_path') or ''}".rstrip(":")

@@ -13,12 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import BackendError, ItemSynthesizer, T, Voice
 from datagen.records import Audio
-
-PEAK = 0.95  # same level as piper: engines in one voice pool sound equally loud
 
 
 def find_program(name: str) -> str | None:
@@ -36,7 +32,7 @@ def run_program(args: list[str], timeout: float, *, check: bool = True) -> str:
     return done.stdout
 
 
-class CommandSynthesizer(BaseBackend):
+class CommandSynthesizer(ItemSynthesizer[T]):
     """Subclasses set `program` and `install_hint`, and build the argument list in `_command`."""
 
     program: str = ""
@@ -60,9 +56,7 @@ class CommandSynthesizer(BaseBackend):
         """Raise ValueError for a voice this engine cannot speak (fails that item only)."""
         if voice.speed <= 0 or not math.isfinite(voice.speed):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options)
-        if unknown:
-            raise ValueError(f"unknown {self.engine} voice options {sorted(unknown)}")
+        self.check_voice_options(voice)
         if voice.name and voice.name not in self.voices():
             raise ValueError(f"unknown {self.engine} voice {voice.name!r}")
 
@@ -70,12 +64,11 @@ class CommandSynthesizer(BaseBackend):
         self.setup()
         names = itertools.count()  # a fresh file name per item inside the batch's temporary folder
         with tempfile.TemporaryDirectory(prefix=f"datagen-{self.engine}-") as tmp:
-            return synthesize_each(
-                self.engine,
+            return self.synthesize_each(
                 texts,
                 voices,
                 lambda text, voice: self._synthesize_one(text, voice, Path(tmp), next(names)),
-                (ValueError, RuntimeError, OSError),  # BackendError is a RuntimeError
+                (ValueError, RuntimeError, OSError, BackendError),  # run_program: BackendError for one item
             )
 
     def _synthesize_one(self, text: str, voice: Voice, tmp: Path, i: int) -> Audio:
@@ -86,7 +79,4 @@ class CommandSynthesizer(BaseBackend):
         text_file.write_text(text.strip() + "\n", encoding="utf-8")
         run_program(self._command(text_file, wav_file, voice), self.settings.timeout_seconds)
         audio = Audio.from_bytes(wav_file.read_bytes())
-        peak = float(np.max(np.abs(audio.array))) if audio.array.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-4:
-            raise ValueError(f"{self.program} produced silent audio")
-        return Audio(array=audio.array * np.float32(PEAK / peak), sampling_rate=audio.sampling_rate)
+        return self.peak_normalized(audio.array, audio.sampling_rate, floor=1e-4)

@@ -16,20 +16,18 @@ import importlib.util
 import json
 import math
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice, package_version
 from datagen.records import Audio
 
 _INSTALL_HINT = "pip install coqui-tts six (it needs torchaudio and torchcodec)"
 _CLONE = "clone:"
 _SINGLE = "default"  # the voice name of a single-speaker model
-_PEAK = 0.95
 _CHECKPOINT_NAMES = ("model.pth", "model_file.pth", "best_model.pth", "checkpoint.pth", "model.pth.tar")
 
 
@@ -59,15 +57,12 @@ class CoquiSettings(BaseModel):
         return self
 
 
-class CoquiSynthesizer(BaseBackend):
+class CoquiSynthesizer(ItemSynthesizer[CoquiSettings]):
     """coqui-tts model; see the module docstring for voices, speed and seeding."""
 
     engine = "coqui"
-    Settings = CoquiSettings
 
-    def __init__(self, settings: CoquiSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._tts: Any = None
+    _tts: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -111,15 +106,6 @@ class CoquiSynthesizer(BaseBackend):
                 "use a local model folder, or set allow_download: true on a machine with network"
             )
         manager.download_model(name)
-        return folder
-        if not self.settings.allow_download:
-            raise BackendError(
-                f"coqui model {name!r} is not in coqui's cache ({folder}) and would be downloaded; no network here: "
-                "use a local model folder, or set allow_download: true on a machine with network"
-            )
-        from TTS.utils.manage import ModelManager
-
-        ModelManager(progress_bar=False).download_model(name)
         return folder
 
     @cached_property
@@ -178,7 +164,7 @@ class CoquiSynthesizer(BaseBackend):
             **super().describe(),
             "model_path": str(checkpoint),
             "model_type": _model_type(config),
-            "coqui_tts_version": _version("coqui-tts"),
+            "coqui_tts_version": package_version("coqui-tts"),
         }
 
     # -- synthesis --
@@ -186,16 +172,14 @@ class CoquiSynthesizer(BaseBackend):
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
         errors = (ValueError, RuntimeError, KeyError, IndexError, AssertionError, TypeError)
-        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
+        return self.synthesize_each(texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         import torch
 
         if not (voice.speed > 0 and math.isfinite(voice.speed)):
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options)
-        if unknown:
-            raise ValueError(f"unknown coqui voice options {sorted(unknown)}")
+        self.check_voice_options(voice)
         if not text.strip():
             raise ValueError("no speakable content (empty text)")
         name = voice.name or self.voices()[0]
@@ -229,10 +213,7 @@ class CoquiSynthesizer(BaseBackend):
             import librosa
 
             wave = librosa.effects.time_stretch(wave, rate=stretch).astype(np.float32)
-        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-6:
-            raise ValueError("coqui produced silent or non-finite audio")
-        return Audio(array=wave * np.float32(_PEAK / peak), sampling_rate=self.sampling_rate)
+        return self.peak_normalized(wave, self.sampling_rate)
 
     @cached_property
     def _model_type(self) -> str:
@@ -260,10 +241,3 @@ def _checkpoint_in(folder: Path) -> Path:
     raise BackendError(
         f"no single coqui checkpoint in {folder} (looked for {', '.join(_CHECKPOINT_NAMES)} or one *.pth file)"
     )
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

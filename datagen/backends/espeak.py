@@ -28,13 +28,12 @@ class EspeakSettings(BaseModel):
     timeout_seconds: float = Field(60.0, gt=0, description="per utterance")
 
 
-class EspeakSynthesizer(CommandSynthesizer):
+class EspeakSynthesizer(CommandSynthesizer[EspeakSettings]):
     """espeak-ng voice; `Voice.speed` -> words per minute (175 × speed)."""
 
     engine = "espeak"
     program = "espeak-ng"
     install_hint = "apt-get install espeak-ng"
-    Settings = EspeakSettings
 
     def voices(self) -> list[str]:
         """Language voices first (default first), then the default language voice with each variant."""

@@ -28,11 +28,10 @@ class FakeTTSSettings(BaseModel):
     delay_seconds: float = Field(0.0, ge=0, description="sleep per text: lets tests kill a run mid-way")
 
 
-class FakeSynthesizer(BaseBackend):
+class FakeSynthesizer(BaseBackend[FakeTTSSettings]):
     """Audio whose samples carry the text (so FakeTranscriber can read it back) padded to a text-based length."""
 
     engine = "fake_tts"
-    Settings = FakeTTSSettings
 
     def voices(self) -> list[str]:
         return ["alpha", "beta", "gamma"]
@@ -63,9 +62,8 @@ class FakeASRSettings(BaseModel):
     fail_on: list[str] = Field(default_factory=list)
 
 
-class FakeTranscriber(BaseBackend):
+class FakeTranscriber(BaseBackend[FakeASRSettings]):
     engine = "fake_asr"
-    Settings = FakeASRSettings
 
     def transcribe(self, audios: list[Audio]) -> list[str | None]:
         return [self._one(a) for a in audios]
@@ -104,7 +102,7 @@ class FakeLLMSettings(BaseModel):
     fail_on: list[str] = Field(default_factory=list, description="prompts containing any of these fail (None)")
 
 
-class FakeTextGenerator(BaseBackend):
+class FakeTextGenerator(BaseBackend[FakeLLMSettings]):
     """Scripted replies: tests decide exactly what "the model" says, so generators' logic is checked precisely.
 
     Greedy (temperature 0) always gives a prompt's first reply; sampling picks among its replies by a hash of
@@ -112,7 +110,6 @@ class FakeTextGenerator(BaseBackend):
     """
 
     engine = "fake_llm"
-    Settings = FakeLLMSettings
 
     def generate(self, conversations: list[list[Any]], n: int = 1, sampling: Sampling | None = None) -> list[Any]:
         sampling = sampling or Sampling()

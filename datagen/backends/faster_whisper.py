@@ -11,14 +11,13 @@ from __future__ import annotations
 import importlib.util
 import logging
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend
+from datagen.backends.base import BackendError, BaseBackend, package_version
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -40,15 +39,12 @@ class FasterWhisperSettings(BaseModel):
     cpu_threads: int = Field(0, ge=0, description="0 = CTranslate2's default")
 
 
-class FasterWhisperTranscriber(BaseBackend):
+class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
     """Whisper via faster-whisper; hub names other than the bundled 'tiny.en' are refused (no network here)."""
 
     engine = "faster_whisper"
-    Settings = FasterWhisperSettings
 
-    def __init__(self, settings: FasterWhisperSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._model: Any = None
+    _model: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -79,8 +75,8 @@ class FasterWhisperTranscriber(BaseBackend):
             **super().describe(),
             "model_name": _BUNDLED if self.settings.model == _BUNDLED else self.model_path.name,
             "model_path": str(self.model_path),
-            "faster_whisper_version": _version("faster-whisper"),
-            "ctranslate2_version": _version("ctranslate2"),
+            "faster_whisper_version": package_version("faster-whisper"),
+            "ctranslate2_version": package_version("ctranslate2"),
         }
 
     def _load(self) -> None:
@@ -134,10 +130,3 @@ class FasterWhisperTranscriber(BaseBackend):
         )
         # segments is lazy: decoding happens here, inside the caller's try
         return " ".join(seg.text.strip() for seg in segments).strip()
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

@@ -24,13 +24,12 @@ class FliteSettings(BaseModel):
     timeout_seconds: float = Field(60.0, gt=0, description="per utterance")
 
 
-class FliteSynthesizer(CommandSynthesizer):
+class FliteSynthesizer(CommandSynthesizer[FliteSettings]):
     """flite voice; `Voice.speed` -> `duration_stretch = 1 / speed`."""
 
     engine = "flite"
     program = "flite"
     install_hint = "apt-get install flite"
-    Settings = FliteSettings
 
     def voices(self) -> list[str]:
         self.setup()

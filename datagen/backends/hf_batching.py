@@ -26,8 +26,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-DTYPES = ("auto", "bfloat16", "float16", "float32")
-
 
 def resolve_device(device: str, cuda_available: bool) -> str:
     """'auto' → 'cuda' when a GPU is visible, else 'cpu'; an explicit CUDA device without a GPU is an error."""

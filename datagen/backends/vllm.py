@@ -136,12 +136,10 @@ def engine_kwargs(settings: VLLMSettings, model_dir: str) -> dict[str, Any]:
     }
 
 
-class VLLMBackend(BaseBackend):
+class VLLMBackend(BaseBackend[VLLMSettings]):
     """Phi-4-multimodal (remote-code format + LoRA) on `vllm.LLM`: `TextGenerator` and `Transcriber`."""
 
     engine = "vllm"
-    Settings = VLLMSettings
-    settings: VLLMSettings
 
     def __init__(self, settings: VLLMSettings | None = None, *, name: str = "") -> None:
         super().__init__(settings, name=name)

@@ -6,6 +6,8 @@ Each worker process builds and loads the pipeline once per manifest and reuses i
 
 - Retries: a shard task that raises is retried `retries` times (Dask `retries=`); a task whose worker dies is
   rescheduled on another worker (up to `distributed.scheduler.allowed-failures` deaths, then `KilledWorker`).
+  A `FATAL_ERRORS` error (a model that cannot load, a step that breaks its contract) is returned, not raised,
+  so Dask does not retry it, and the client re-raises it as a local run would.
 - Resources: a pipeline whose backends ask for CUDA submits its shards with `resources={"GPU": n}`, so they
   only run on workers started with `--resources GPU=1` and one model replica works per GPU; CPU-only pipelines
   ask for nothing and fan out over every worker.
@@ -27,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from datagen import registry
-from datagen.executors.local import commit_shard
+from datagen.executors.local import FATAL_ERRORS, commit_shard
 from datagen.executors.progress import RunProgress
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
@@ -35,7 +37,7 @@ from datagen.shards import OutputDir
 log = logging.getLogger(__name__)
 
 LOOPBACK_DASHBOARD = "127.0.0.1:0"  # this machine only, a free port (":0" alone would bind every interface)
-_PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline
+_PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline (one)
 
 
 class ShardFailedError(RuntimeError):
@@ -59,9 +61,19 @@ def run_shard_task(
 
     raw = json.dumps(manifest_data, sort_keys=True, default=str).encode()
     key = f"{hashlib.sha256(raw).hexdigest()}:{fingerprint}"  # keyed on the data: validate once per process
-    if key not in _PIPELINES:
+    if key not in _PIPELINES:  # a new manifest or input: free the previous one's models first (one per worker)
+        evict_pipelines()
         _PIPELINES[key] = Pipeline(validate_manifest(manifest_data))
-    return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
+    try:
+        return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
+    except FATAL_ERRORS as err:
+        return {"fatal": err}
+
+
+def evict_pipelines() -> None:
+    """Tear down this worker's cached pipelines, so a long-lived worker holds one run's models at a time."""
+    while _PIPELINES:
+        _PIPELINES.popitem()[1].teardown()
 
 
 def device_requests(manifest: Any) -> set[str]:
@@ -204,7 +216,9 @@ class DaskExecutor:
                     f"shard {index} failed after {self.retries} retries: {type(err).__name__}: {err}; "
                     "finished shards are kept, run the same command again to resume"
                 ) from err
-            progress(stats["kept"], stats["seen"] - stats["kept"])
+            if "fatal" in stats:
+                raise stats["fatal"]
+            progress(stats.get("inputs", stats["seen"]), stats["kept"], sum(stats["dropped"].values()))
             following = next(pending, None)
             if following is not None:
                 running.add(submit(following))

@@ -5,12 +5,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from datagen.backends.base import BackendError
 from datagen.executors.progress import RunProgress
 from datagen.pipeline import Pipeline
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
+from datagen.steps import ContractError
 
 log = logging.getLogger(__name__)
+
+RETRYABLE_ERRORS = (OSError, RuntimeError)  # a disk or device hiccup may pass; anything else would fail again
+FATAL_ERRORS = (BackendError, ContractError)  # never retried: a missing model stays missing, a bug stays a bug
 
 
 def commit_shard(pipeline: Pipeline, out: OutputDir, shard: ShardSpec, on_progress: Any = None) -> dict[str, Any]:
@@ -37,7 +42,7 @@ class LocalExecutor:
                         try:
                             commit_shard(pipeline, out, shard, progress)
                             break
-                        except (OSError, RuntimeError) as err:
+                        except RETRYABLE_ERRORS as err:
                             if attempt == self.retries:
                                 raise
                             log.warning("shard %d failed (%r); retrying", shard.index, err)

@@ -11,7 +11,11 @@ from datagen.shards import OutputDir
 
 
 class RunProgress:
-    """Call it with (kept, dropped) as records finish; `todo` holds the shards a (re)run still has to do."""
+    """Call it with (read, kept, dropped) as records finish; `todo` holds the shards a (re)run still has to do.
+
+    The bar counts input records (its total is the plan's); kept and dropped count output records, which differ
+    from the inputs when a step fans out (k traces per problem), so neither is derived from the other.
+    """
 
     def __init__(self, out: OutputDir, plan: Plan, *, enabled: bool = True) -> None:
         self.todo: list[ShardSpec] = [s for s in plan.shards if not out.is_done(s.index, s.digest)]
@@ -19,10 +23,10 @@ class RunProgress:
         self.counts = {"kept": 0, "dropped": 0}
         self._bar = tqdm(total=plan.total, initial=done, unit="rec", disable=not enabled)
 
-    def __call__(self, kept: int, dropped: int) -> None:
+    def __call__(self, read: int, kept: int, dropped: int) -> None:
         self.counts["kept"] += kept
         self.counts["dropped"] += dropped
-        self._bar.update(kept + dropped)
+        self._bar.update(read)
         self._bar.set_postfix(self.counts, refresh=False)
 
     def __enter__(self) -> RunProgress:

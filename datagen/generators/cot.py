@@ -7,339 +7,59 @@ Each round is one batched generator call over the still-active problems, seeded 
 active ids), so local, Dask and resumed runs draw the same traces.
 
 Writes one record per kept trace, `{id}#t{j}` (user question + assistant trace), with meta `pass_rate`,
-`samples_drawn`, `correct`, `trace_index`, `verification` and `generation` (provenance). The first record of a
-problem also carries `solved`, `samples_saved` and `sample_budget` (once per problem: stats sum them exactly).
+`samples_drawn`, `correct`, `trace_index`, `verification` and `generation` (provenance). Per-problem counts
+(problems, solved, samples drawn of the budget) are tallied as problems finish and reported in stats.json
+`rejection_sampling`.
 Drops: `missing_question`, `missing_reference`, `generation_failed` (every model call failed),
 `no_correct_trace` (none verified; the pass-rate meta is kept, a difficulty signal for the audit).
 
-`Sampler` and the helpers below are shared with the DPO builder (`datagen.generators.dpo`).
+The sampling itself (`Sampler`, `SamplingStep`) lives in `datagen.generators.sampling`, shared with `dpo`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Sequence
 
 from pydantic import Field
 
-from datagen.backends.base import Sampling
-from datagen.prompts import Prompt, load_prompt
+from datagen.generators import sampling
+from datagen.generators.sampling import Problem, Sampler, SamplingConfig, SamplingStep
+from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
-from datagen.steps import Step, StepConfig
-from filters.answers import verify
-
-
-class SamplingConfig(StepConfig):
-    """Options shared by every step that samples reasoning traces (CoT, DPO)."""
-
-    generator: str = Field(description="name of the TextGenerator backend that writes the traces")
-    prompt: str = Field("cot_reasoning", description="reasoning prompt template: shipped name or path to a YAML")
-    n: int = Field(8, ge=1, description="sample budget per problem (N); adaptive rounds usually draw fewer")
-    round_size: int = Field(4, ge=1, description="samples drawn per problem per round")
-    temperature: float = Field(0.8, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_new_tokens: int = Field(256, ge=1)
-    dedup_distance: float = Field(
-        0.1, ge=0, le=1, description="traces within this normalized edit distance of a kept one are near-duplicates"
-    )
 
 
 class CotConfig(SamplingConfig):
     k: int = Field(2, ge=1, description="keep at most this many distinct verified traces per problem")
 
 
-@dataclass(slots=True)
-class Trace:
-    text: str
-    seed: int
-    verification: Any  # filters.answers.Verification
-
-    @property
-    def correct(self) -> bool:
-        return bool(self.verification.match)
-
-
-@dataclass(slots=True)
-class Problem:
-    """One question under sampling: its chat prompt, reference, and every trace drawn so far."""
-
-    sample: Sample
-    question: Message
-    reference: str
-    traces: list[Trace] = field(default_factory=list)
-    drawn: int = 0
-    failed: int = 0
-    seeds: list[int] = field(default_factory=list)
-
-    @property
-    def correct(self) -> list[Trace]:
-        return [t for t in self.traces if t.correct]
-
-    @property
-    def wrong(self) -> list[Trace]:
-        return [t for t in self.traces if not t.correct]
-
-
-def derive_seed(seed: int, *parts: object) -> int:
-    """A 31-bit seed from the manifest seed and a path (problem id, round): stable across processes and runs."""
-    key = "\x1f".join(str(p) for p in (seed, *parts))
-    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") & 0x7FFFFFFF
-
-
-def split_problem(sample: Sample) -> tuple[Message, str] | str:
-    """(question turn, reference text) or the drop reason when the record is not a usable problem."""
-    users = sample.user_turns()
-    if not users or not sample.messages[users[0]].content.strip():
-        return "missing_question"
-    first = users[0]
-    reference = next((m.content for m in sample.messages[first + 1 :] if m.role == "assistant"), "")
-    if not reference.strip():
-        return "missing_reference"
-    return sample.messages[first], reference
-
-
-_SPACE = re.compile(r"\s+")
-
-
-def normalize_trace(text: str) -> str:
-    return _SPACE.sub(" ", text.strip().lower())
-
-
-def near_duplicate(text: str, kept: Sequence[str], max_distance: float) -> bool:
-    """Normalized text equal, or within `max_distance` normalized Levenshtein distance of a kept trace."""
-    from rapidfuzz.distance import Levenshtein
-
-    norm = normalize_trace(text)
-    return any(
-        norm == (other := normalize_trace(k)) or Levenshtein.normalized_distance(norm, other) <= max_distance
-        for k in kept
-    )
-
-
-def distinct(traces: Sequence[Trace], max_distance: float, limit: int | None = None) -> list[Trace]:
-    """Traces in draw order with near-duplicates of earlier ones removed, at most `limit`."""
-    out: list[Trace] = []
-    for trace in traces:
-        if limit is not None and len(out) >= limit:
-            break
-        if not near_duplicate(trace.text, [t.text for t in out], max_distance):
-            out.append(trace)
-    return out
-
-
-def model_name(backend: Any) -> str:
-    info = backend.describe()
-    return f"{info.get('engine')}:{info.get('model') or info.get('model_path') or ''}".rstrip(":")
-
-
-class Sampler:
-    """Adaptive rejection sampling over a batch of problems; `stop(problem)` says when one has enough."""
-
-    def __init__(self, generator: Any, prompt: Prompt, config: SamplingConfig, seed: int) -> None:
-        self.generator = generator
-        self.prompt = prompt
-        self.config = config
-        self.seed = seed
-
-    def conversation(self, problem: Problem) -> list[Any]:
-        media = (problem.sample.images, problem.sample.audios)
-        return self.prompt.render(media=media, question=problem.question.content)
-
-    def sampling(self, seed: int, temperature: float | None = None) -> Sampling:
-        cfg = self.config
-        temp = cfg.temperature if temperature is None else temperature
-        return Sampling(temperature=temp, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens, seed=seed)
-
-    def run(self, problems: Sequence[Problem], stop: Callable[[Problem], bool]) -> None:
-        """Draw rounds until every problem has stopped or spent its budget `n`.
-
-        Each round is ONE batched call over every still-active problem (a GPU backend batches them), seeded from
-        (manifest seed, round, active ids): the active set is itself a function of the shard's data, so local, Dask
-        and resumed runs make the same calls and draw the same traces.
-        """
-        cfg = self.config
-        active = list(problems)
-        round_ = 0
-        while active:
-            size = min(cfg.round_size, cfg.n - active[0].drawn)  # active problems have all drawn the same count
-            seed = derive_seed(self.seed, round_, *sorted(p.sample.id for p in active))
-            outs = self.generator.generate([self.conversation(p) for p in active], n=size, sampling=self.sampling(seed))
-            if not isinstance(outs, list) or len(outs) != len(active):
-                outs = [None] * len(active)  # a backend breaking the contract fails the round, not the run
-            for problem, out in zip(active, outs, strict=True):
-                problem.seeds.append(seed)
-                problem.drawn += size
-                if out is None:
-                    problem.failed += size
-                    continue
-                texts = list(out)[:size]
-                problem.failed += size - len(texts)
-                for text in texts:
-                    text = text if isinstance(text, str) else ""
-                    problem.traces.append(Trace(text, seed, verify(text, problem.reference)))
-            round_ += 1
-            active = [p for p in active if p.drawn < cfg.n and not stop(p)]
-
-    def provenance(self, problem: Problem) -> dict[str, Any]:
-        cfg = self.config
-        return {
-            "generator": model_name(self.generator),
-            "prompt": self.prompt.ref,
-            "temperature": cfg.temperature,
-            "top_p": cfg.top_p,
-            "max_new_tokens": cfg.max_new_tokens,
-            "seeds": list(problem.seeds),
-            "sample_budget": cfg.n,
-            "round_size": cfg.round_size,
-            "failed_generations": problem.failed,
-        }
-
-    def problem_meta(self, problem: Problem) -> dict[str, Any]:
-        """Difficulty signal, on every record of a problem (kept or rejected)."""
-        correct = len(problem.correct)
-        return {
-            "pass_rate": round(correct / problem.drawn, 4) if problem.drawn else 0.0,
-            "samples_drawn": problem.drawn,
-            "correct": correct,
-            "generation": self.provenance(problem),
-        }
-
-    def once_meta(self, problem: Problem) -> dict[str, Any]:
-        """Per-problem counters, written on one record per problem so stats sum them exactly once."""
-        return {
-            "solved": int(bool(problem.correct)),
-            "samples_saved": self.config.n - problem.drawn,
-            "sample_budget": self.config.n,
-        }
-
-
-def verification_meta(trace: Trace) -> dict[str, Any]:
-    v = trace.verification
-    return {
-        "match": bool(v.match),
-        "predicted": None if v.predicted is None else str(v.predicted),
-        "reference": None if v.reference is None else str(v.reference),
-        "method": str(v.method),
-        "detail": str(v.detail or ""),
-    }
-
-
-def verification_feature() -> Any:
-    from datasets import Value
-
-    return {
-        "match": Value("bool"),
-        "predicted": Value("string"),
-        "reference": Value("string"),
-        "method": Value("string"),
-        "detail": Value("string"),
-    }
-
-
-def problem_features() -> dict[str, Any]:
-    """`datasets` types of the meta every sampling step writes (see `Sampler.problem_meta` / `once_meta`)."""
-    from datasets import List, Value
-
-    return {
-        "pass_rate": Value("float64"),
-        "samples_drawn": Value("int32"),
-        "correct": Value("int32"),
-        "solved": Value("int32"),
-        "samples_saved": Value("int32"),
-        "sample_budget": Value("int32"),
-        "generation": {
-            "generator": Value("string"),
-            "prompt": Value("string"),
-            "temperature": Value("float64"),
-            "top_p": Value("float64"),
-            "max_new_tokens": Value("int32"),
-            "seeds": List(Value("int64")),
-            "sample_budget": Value("int32"),
-            "round_size": Value("int32"),
-            "failed_generations": Value("int32"),
-        },
-    }
-
-
-class SamplingStep(Step):
-    """Base for steps that sample traces per problem: turns a batch into `Problem`s and runs the `Sampler`."""
-
-    uses = {"generator": "generate"}
-    config: SamplingConfig
-
-    def sampler(self) -> Sampler:
-        return Sampler(self.backends[self.config.generator], load_prompt(self.config.prompt), self.config, self.seed)
-
-    def problems(self, batch: Sequence[Sample]) -> tuple[list[Problem], dict[int, Rejected]]:
-        problems: list[Problem] = []
-        rejected: dict[int, Rejected] = {}
-        for i, sample in enumerate(batch):
-            parsed = split_problem(sample)
-            if isinstance(parsed, str):
-                rejected[i] = self.reject(sample, parsed, "the record needs a user question and a reference answer")
-            else:
-                problems.append(Problem(sample, *parsed))
-        return problems, rejected
-
-    def unsolved(self, sampler: Sampler, problem: Problem, detail: str = "") -> Rejected:
-        """`generation_failed` when the model never answered, else `no_correct_trace`, with the difficulty meta."""
-        meta = {**sampler.problem_meta(problem), **sampler.once_meta(problem)}
-        if not problem.traces:
-            return self.reject(problem.sample, "generation_failed", f"{problem.failed} failed generation(s)", **meta)
-        answers = sorted({str(t.verification.predicted) for t in problem.traces})
-        detail = detail or f"0/{problem.drawn} verified; answers given: {', '.join(answers)[:300]}"
-        return self.reject(problem.sample, "no_correct_trace", detail, **meta)
-
-
-class ChainOfThought(SamplingStep):
+class ChainOfThought(SamplingStep[CotConfig]):
     name = "cot"
-    Config = CotConfig
     reads = ("messages",)
-    writes = (
-        "pass_rate",
-        "samples_drawn",
-        "correct",
-        "solved",
-        "samples_saved",
-        "sample_budget",
-        "trace_index",
-        "verification",
-        "generation",
-    )
-    config: CotConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {**problem_features(), "trace_index": Value("int32"), "verification": verification_feature()}
+    record_index, counted_as = "trace_index", "kept_traces"
+    schema = {**sampling.PROBLEM_SCHEMA, "trace_index": "int32", "verification": sampling.VERIFICATION_SCHEMA}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
-        sampler = self.sampler()
-        problems, rejected = self.problems(batch)
-        sampler.run(problems, stop=lambda p: len(distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k)
-        by_id: dict[str, list[Sample | Rejected]] = {}
-        for problem in problems:
-            kept = distinct(problem.correct, cfg.dedup_distance, cfg.k)
-            if not kept:
-                by_id[problem.sample.id] = [self.unsolved(sampler, problem)]
-                continue
-            records: list[Sample | Rejected] = []
-            for j, trace in enumerate(kept):
-                meta = {**sampler.problem_meta(problem), "trace_index": j, "verification": verification_meta(trace)}
-                meta.update(
-                    sampler.once_meta(problem)
-                    if j == 0
-                    else {"solved": None, "samples_saved": None, "sample_budget": None}
-                )
-                messages = (problem.question, Message("assistant", trace.text))
-                records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
-            by_id[problem.sample.id] = records
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            out.extend([rejected[i]] if i in rejected else by_id[sample.id])
-        return out
+        ledger = Ledger()
+        problems = self.problems(batch, ledger)
+        sampler = self.sample(
+            problems, stop=lambda p: len(sampling.distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k
+        )
+        return ledger.emit(self, batch, lambda i, _: self._traces(sampler, problems[i]))
+
+    def _traces(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+        """One record per kept trace (`{id}#t{j}`), or the problem's reject."""
+        cfg = self.config
+        kept = sampling.distinct(problem.correct, cfg.dedup_distance, cfg.k)
+        if not kept:
+            return [self.unsolved(sampler, problem)]
+        records: list[Sample | Rejected] = []
+        for j, trace in enumerate(kept):
+            meta = {
+                **sampler.problem_meta(problem),
+                "trace_index": j,
+                "verification": sampling.verification_meta(trace),
+            }
+            messages = (problem.question, Message("assistant", trace.text))
+            records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
+        return records

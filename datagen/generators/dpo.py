@@ -12,8 +12,7 @@ backend implements `LikelihoodScorer.score`), else the most frequent wrong answe
 
 Writes one record per pair, `{id}#p{j}`: messages = (question, chosen), meta `rejected` (the rejected reply),
 `pair_index`, `pairing`, `corrected` (+ `correction_prompt`), `rejected_score`, `chosen_verification`,
-`rejected_verification`, plus the problem meta of `cot` (`pass_rate`, `samples_drawn`, `correct`, `generation`;
-`solved`, `samples_saved`, `sample_budget` on `#p0`).
+`rejected_verification`, plus the problem meta of `cot` (`pass_rate`, `samples_drawn`, `correct`, `generation`).
 Drops: those of `cot`, plus `no_wrong_trace` (every trace verified: nothing to prefer against).
 """
 
@@ -22,12 +21,14 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import Field
 
 from datagen.backends.base import ChatTurn
-from datagen.generators.cot import (
+from datagen.generators.sampling import (
+    PROBLEM_SCHEMA,
+    VERIFICATION_SCHEMA,
     Problem,
     Sampler,
     SamplingConfig,
@@ -37,10 +38,9 @@ from datagen.generators.cot import (
     distinct,
     near_duplicate,
     normalize_trace,
-    problem_features,
-    verification_feature,
     verification_meta,
 )
+from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from filters.answers import extract_answer, verify
@@ -145,46 +145,30 @@ def _length_matched(
     return pairs
 
 
-class DpoPairs(SamplingStep):
+class DpoPairs(SamplingStep[DpoConfig]):
     name = "dpo"
-    Config = DpoConfig
     reads = ("messages",)
-    writes = (
-        "pass_rate", "samples_drawn", "correct", "solved", "samples_saved", "sample_budget", "generation",
-        "rejected", "pair_index", "pairing", "corrected", "correction_prompt", "rejected_score",
-        "chosen_verification", "rejected_verification",
-    )  # fmt: skip
-    config: DpoConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {
-            **problem_features(),
-            "rejected": Value("string"),
-            "pair_index": Value("int32"),
-            "pairing": Value("string"),
-            "corrected": Value("int32"),
-            "correction_prompt": Value("string"),
-            "rejected_score": Value("float64"),
-            "chosen_verification": verification_feature(),
-            "rejected_verification": verification_feature(),
-        }
+    record_index, counted_as = "pair_index", "pairs_built"
+    schema = {
+        **PROBLEM_SCHEMA,
+        "rejected": "string",
+        "pair_index": "int32",
+        "pairing": "string",
+        "corrected": "int32",
+        "correction_prompt": "string",
+        "rejected_score": "float64",
+        "chosen_verification": VERIFICATION_SCHEMA,
+        "rejected_verification": VERIFICATION_SCHEMA,
+    }
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
-        sampler = self.sampler()
-        problems, rejected = self.problems(batch)
-        sampler.run(
-            problems,
-            stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem,
+        ledger = Ledger()
+        problems = self.problems(batch, ledger)
+        sampler = self.sample(
+            problems, stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem
         )
-        by_id = {p.sample.id: self._pairs(sampler, p) for p in problems}
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            out.extend([rejected[i]] if i in rejected else by_id[sample.id])
-        return out
+        return ledger.emit(self, batch, lambda i, _: self._pairs(sampler, problems[i]))
 
     def _rejectable(self, problem: Problem) -> list[Trace]:
         wrong = problem.wrong
@@ -205,7 +189,7 @@ class DpoPairs(SamplingStep):
                 return [self.unsolved(sampler, problem, fixed)]
             chosen, corrected = [fixed], True
         if not wrong:
-            meta = {**sampler.problem_meta(problem), **sampler.once_meta(problem)}
+            meta = sampler.problem_meta(problem)
             return [self.reject(problem.sample, "no_wrong_trace", f"{len(problem.correct)} verified, 0 wrong", **meta)]
         scores = self._scores(sampler, problem, wrong) if cfg.policy == "hardest_negative" else None
         pairs, label = build_pairs(
@@ -216,11 +200,6 @@ class DpoPairs(SamplingStep):
         for j, (good, bad, score) in enumerate(pairs):
             meta = {
                 **sampler.problem_meta(problem),
-                **(
-                    sampler.once_meta(problem)
-                    if j == 0
-                    else {"solved": None, "samples_saved": None, "sample_budget": None}
-                ),
                 "rejected": bad.text,
                 "pair_index": j,
                 "pairing": label,

@@ -17,12 +17,12 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import Sampling
+from datagen.backends.base import Sampling, model_name
+from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, Utterance, model_name, speech_backend_refs, speech_feature, warm_up
-from datagen.steps import Step
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
 from filters.qa_pairs import grounding
 
 _MARKDOWN = re.compile(r"[*_`#>|~]+|^\s*[-•]\s+", re.MULTILINE)
@@ -55,72 +55,57 @@ def spoken_reply(text: str) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip("\"'“” ")
 
 
-class SpeechQA(Step):
+class SpeechQA(SpeechStep[SpeechQAConfig]):
     name = "speech_qa"
-    Config = SpeechQAConfig
     reads = ("messages",)
-    writes = ("wer", "speech", "answer_original", "answer_grounding", "prompts", "generator")
-    config: SpeechQAConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import List, Value
-
-        return {
-            "wer": Value("float64"),
-            "speech": speech_feature(),
-            "answer_original": Value("string"),
-            "answer_grounding": Value("float64"),
-            "prompts": List(Value("string")),
-            "generator": Value("string"),
-        }
+    schema = {
+        "wer": "float64",
+        "speech": speech_schema(),
+        "answer_original": "string",
+        "answer_grounding": "float64",
+        "prompts": ["string"],
+        "generator": "string",
+    }
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        refs = speech_backend_refs(config)
+        refs = super().backend_refs(config)
         return [*refs, ("generator", config.generator, "generate")] if config.generator else refs
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)
         if self.config.answer_style == "spoken":
             load_prompt(self.config.prompt)  # a missing template fails at setup, before any model time
-        warm_up()
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
-        speaker = Speaker(self.config, self.backends, self.seed)
+        ledger = Ledger()
+        speaker = Speaker(self.config, self.backends, self.seed, ledger)
         planned: dict[int, tuple[Utterance, int]] = {}  # batch index -> (question utterance, answer turn)
         for i, sample in enumerate(batch):
             users = sample.user_turns()
             if not users:
-                speaker.fail(i, "empty_text", "no user turn (question)")
+                ledger.fail(i, "empty_text", "no user turn (question)")
                 continue
             q = users[0]
             after = range(q + 1, len(sample.messages))
             answer = next((t for t in after if sample.messages[t].role == "assistant"), None)
             if answer is None or not sample.messages[answer].content.strip():
-                speaker.fail(i, "missing_answer", "no assistant turn after the question")
+                ledger.fail(i, "missing_answer", "no assistant turn after the question")
                 continue
             u = speaker.plan(i, sample.id, q, strip_tags(sample.messages[q].content), check_language=True)
             if u is not None:
                 planned[i] = (u, answer)
         speaker.run([u for u, _ in planned.values()])
-        answers = self._answers(batch, planned, speaker)
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            if i in speaker.failures:
-                out.append(self.reject(sample, *speaker.failures[i]))
-                continue
-            u, answer_turn = planned[i]
-            out.append(self._assemble(sample, u, answer_turn, answers.get(i), speaker))
-        return out
+        answers = self._answers(batch, planned, ledger)
+        return ledger.emit(self, batch, lambda i, s: self._assemble(s, *planned[i], answers.get(i), speaker))
 
     def _answers(
-        self, batch: Sequence[Sample], planned: dict[int, tuple[Utterance, int]], speaker: Speaker
+        self, batch: Sequence[Sample], planned: dict[int, tuple[Utterance, int]], ledger: Ledger
     ) -> dict[int, tuple[str, float]]:
         """Spoken-style answers (with their grounding) for the samples still alive (model time only for those)."""
         if self.config.answer_style != "spoken":
             return {}
-        live = [i for i in planned if i not in speaker.failures]
+        live = ledger.live(planned)
         if not live:
             return {}
         prompt = load_prompt(self.config.prompt)
@@ -137,12 +122,12 @@ class SpeechQA(Step):
         for i, reply in zip(live, replies, strict=True):
             text = spoken_reply(reply[0]) if reply else ""
             if not text:
-                speaker.fail(i, "generation_failed", "no spoken answer" if reply is None else "empty spoken answer")
+                ledger.fail(i, "generation_failed", "no spoken answer" if reply is None else "empty spoken answer")
                 continue
             source = " ".join(m.content for m in batch[i].messages[: planned[i][1] + 1])
             score = round(grounding(text, source), 4)
             if score < self.config.min_answer_grounding:  # a rewrite must not invent what the answer never said
-                speaker.fail(
+                ledger.fail(
                     i, "answer_unfaithful", f"grounding {score} < {self.config.min_answer_grounding}: {text[:200]!r}"
                 )
             else:

@@ -23,22 +23,20 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import Sampling
+from datagen.backends.base import Sampling, model_name
 from datagen.chunking import budget_chars, chunk_text
+from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import speakable
 from datagen.speech import (
     Speaker,
     SpeechConfig,
+    SpeechStep,
     Utterance,
-    model_name,
-    speech_backend_refs,
-    speech_feature,
+    speech_schema,
     voice_problem,
-    warm_up,
 )
-from datagen.steps import Step
 from filters.qa_pairs import PairVerdict, QAPair, judge_pairs, parse_pairs, parse_verdict
 
 _QUESTION_VOICE = 1000  # voice-draw key of the spoken questions (the passage reader is key 0)
@@ -84,32 +82,24 @@ class _Passage:
     questions: dict[int, Utterance] = field(default_factory=dict)  # pair index -> spoken question
 
 
-class SpokenPassageQA(Step):
+class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
     name = "spoken_passage_qa"
-    Config = SpokenPassageQAConfig
     reads = ("passage",)
-    writes = ("passage", "wer", "speech", "prompts", "generator", "pair_source", "pair_index", "grounding", "verified")
-    config: SpokenPassageQAConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import List, Value
-
-        return {
-            "passage": Value("string"),
-            "wer": Value("float64"),
-            "speech": speech_feature(part=Value("string"), chunk=Value("int32")),
-            "prompts": List(Value("string")),
-            "generator": Value("string"),
-            "pair_source": Value("string"),
-            "pair_index": Value("int32"),
-            "grounding": Value("float64"),
-            "verified": Value("bool"),
-        }
+    schema = {
+        "passage": "string",
+        "wer": "float64",
+        "speech": speech_schema(part="string", chunk="int32"),
+        "prompts": ["string"],
+        "generator": "string",
+        "pair_source": "string",
+        "pair_index": "int32",
+        "grounding": "float64",
+        "verified": "bool",
+    }
 
     @classmethod
     def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        refs = speech_backend_refs(config)
+        refs = super().backend_refs(config)
         if config.generator:
             refs.append(("generator", config.generator, "generate"))
         if config.verifier and config.grounding in ("verifier", "both"):
@@ -122,62 +112,57 @@ class SpokenPassageQA(Step):
             load_prompt(self.config.prompt)  # a missing template fails at setup, before any model time
         if self._verifying:
             load_prompt(self.config.verify_prompt)
-        warm_up()
 
     @property
     def _verifying(self) -> bool:
         return self.config.grounding in ("verifier", "both")
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
-        speaker = Speaker(self.config, self.backends, self.seed)
-        passages = [p for i, s in enumerate(batch) if (p := self._plan(i, s, speaker))]
-        speaker.run([u for p in passages for u in p.chunks])
-        live = [p for p in passages if p.index not in speaker.failures]
+        """Owners in the ledger: `i` for passage `i` of the batch, `(i, k)` for its k-th question/answer pair."""
+        ledger = Ledger()
+        speaker = Speaker(self.config, self.backends, self.seed, ledger)
+        passages = {i: p for i, s in enumerate(batch) if (p := self._plan(i, s, speaker))}
+        speaker.run([u for p in passages.values() for u in p.chunks])
         if self.config.max_wer is not None:
-            for p in live:
-                worst = max(speaker.provenance(u)["wer"] for u in p.chunks)
+            for i in ledger.live(passages):
+                worst = max(speaker.provenance(u)["wer"] for u in passages[i].chunks)
                 if worst > self.config.max_wer:
-                    speaker.fail(p.index, "wer_above_max", f"passage WER {worst:.3f} > {self.config.max_wer}")
-        live = [p for p in passages if p.index not in speaker.failures]
-        self._generate([p for p in live if p.source == "generated"], speaker)
-        live = [p for p in live if p.index not in speaker.failures]
+                    ledger.fail(i, "wer_above_max", f"passage WER {worst:.3f} > {self.config.max_wer}")
+        self._generate([passages[i] for i in ledger.live(passages) if passages[i].source == "generated"], ledger)
+        live = [passages[i] for i in ledger.live(passages)]
         for p in live:
-            self._judge(p, batch[p.index])
-        self._verify([p for p in live if p.source == "generated"])
+            self._judge(p, ledger)
+        self._verify([p for p in live if p.source == "generated"], ledger)
         for p in live:
             if not any(v.keep for v in p.verdicts):
                 counts = Counter(v.reason for v in p.verdicts)
                 detail = ", ".join(f"{n} {reason}" for reason, n in counts.items()) or "no pairs"
-                speaker.fail(p.index, "no_valid_pairs", f"{len(p.verdicts)} pair(s): {detail}")
-        questions = Speaker(self.config, self.backends, self.seed)  # owners: (passage, pair) keys, own failures
+                ledger.fail(p.index, "no_valid_pairs", f"{len(p.verdicts)} pair(s): {detail}")
         if self.config.spoken_question:
-            self._speak_questions([p for p in live if p.index not in speaker.failures], batch, questions)
-        by_index = {p.index: p for p in passages}
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            if i in speaker.failures:
-                p = by_index.get(i)
-                heard = p is not None and p.chunks and all(u.transcript is not None for u in p.chunks)
-                meta = self._speech_meta(p, speaker) if heard else {}
-                out.append(self.reject(sample, *speaker.failures[i], **meta))
-            else:
-                out.extend(self._emit(sample, by_index[i], speaker, questions))
-        return out
+            self._speak_questions([passages[i] for i in ledger.live(passages)], batch, speaker)
+
+        def heard(i: int) -> dict[str, Any]:
+            p = passages.get(i)
+            spoken = p is not None and p.chunks and all(u.transcript is not None for u in p.chunks)
+            return self._speech_meta(p, speaker) if spoken else {}
+
+        return ledger.emit(self, batch, lambda i, sample: self._emit(sample, passages[i], speaker), heard)
 
     # -- stages ---------------------------------------------------------------------------------------------
 
     def _plan(self, i: int, sample: Sample, speaker: Speaker) -> _Passage | None:
         cfg = self.config
+        ledger = speaker.ledger
         text = sample.meta.get("passage")
         if not isinstance(text, str):
-            speaker.fail(i, "missing_field", "no passage")
+            ledger.fail(i, "missing_field", "no passage")
             return None
         if len(text) > cfg.max_passage_chars:
-            speaker.fail(i, "passage_too_long", f"{len(text)} characters > {cfg.max_passage_chars}")
+            ledger.fail(i, "passage_too_long", f"{len(text)} characters > {cfg.max_passage_chars}")
             return None
         problem = voice_problem(speakable(text))
         if problem:
-            speaker.fail(i, problem[0], f"passage: {problem[1]}")
+            ledger.fail(i, problem[0], f"passage: {problem[1]}")
             return None
         p = _Passage(i, text)
         for c, chunk in enumerate(chunk_text(text, budget_chars(cfg.max_audio_seconds, cfg.chars_per_second))):
@@ -191,11 +176,11 @@ class SpokenPassageQA(Step):
             answer = next((m.content for m in sample.messages[users[0] + 1 :] if m.role == "assistant"), "")
             p.pairs, p.source = [QAPair(sample.messages[users[0]].content.strip(), answer.strip())], "data"
         elif not cfg.generator:
-            speaker.fail(i, "missing_field", "no question in the record and no generator to write one")
+            ledger.fail(i, "missing_field", "no question in the record and no generator to write one")
             return None
         return p
 
-    def _generate(self, passages: list[_Passage], speaker: Speaker) -> None:
+    def _generate(self, passages: list[_Passage], ledger: Ledger) -> None:
         if not passages:
             return
         cfg = self.config
@@ -205,13 +190,13 @@ class SpokenPassageQA(Step):
         replies = self.backends[cfg.generator].generate(conversations, cfg.samples, sampling)
         for p, reply in zip(passages, replies, strict=True):
             if not reply:
-                speaker.fail(p.index, "generation_failed", "the generator returned nothing")
+                ledger.fail(p.index, "generation_failed", "the generator returned nothing")
                 continue
             p.pairs = [pair for text in reply for pair in parse_pairs(text)[: cfg.pairs_per_passage]]
             if not p.pairs:
-                speaker.fail(p.index, "no_valid_pairs", f"no question/answer pairs in the reply: {reply[0][:200]!r}")
+                ledger.fail(p.index, "no_valid_pairs", f"no question/answer pairs in the reply: {reply[0][:200]!r}")
 
-    def _judge(self, p: _Passage, sample: Sample) -> None:
+    def _judge(self, p: _Passage, ledger: Ledger) -> None:
         cfg = self.config
         p.verdicts = judge_pairs(
             p.pairs,
@@ -221,8 +206,11 @@ class SpokenPassageQA(Step):
             max_answer_chars=cfg.max_answer_chars,
             check_grounding=p.source == "generated" and cfg.grounding in ("lexical", "both"),
         )
+        for k, v in enumerate(p.verdicts):
+            if not v.keep:
+                ledger.fail((p.index, k), v.reason, _pair_detail(v))
 
-    def _verify(self, passages: list[_Passage]) -> None:
+    def _verify(self, passages: list[_Passage], ledger: Ledger) -> None:
         """Ask the verifier about every pair still kept; anything but a clear "yes" is `not_grounded`."""
         if not self._verifying:
             return
@@ -241,17 +229,18 @@ class SpokenPassageQA(Step):
             verified = parse_verdict(reply[0]) if reply else None
             scores = {**old.scores, "verified": verified}
             p.verdicts[k] = PairVerdict(old.pair, verified is True, "" if verified else "not_grounded", scores)
+            if not verified:
+                ledger.fail((p.index, k), "not_grounded", _pair_detail(p.verdicts[k]))
 
-    def _speak_questions(self, passages: list[_Passage], batch: Sequence[Sample], questions: Speaker) -> None:
+    def _speak_questions(self, passages: list[_Passage], batch: Sequence[Sample], speaker: Speaker) -> None:
         planned = []
         for p in passages:
             for k, v in enumerate(p.verdicts):
                 if not v.keep:
                     continue
-                owner = p.index * 1000 + k
                 extra = {"part": "question", "chunk": None}
-                u = questions.plan(
-                    owner,
+                u = speaker.plan(
+                    (p.index, k),
                     batch[p.index].id,
                     0,
                     v.pair.question,
@@ -263,7 +252,7 @@ class SpokenPassageQA(Step):
                 if u is not None:
                     p.questions[k] = u
                     planned.append(u)
-        questions.run(planned)
+        speaker.run(planned)
 
     # -- output ---------------------------------------------------------------------------------------------
 
@@ -271,7 +260,7 @@ class SpokenPassageQA(Step):
         speech = [speaker.provenance(u) for u in p.chunks]
         return {"wer": max(s["wer"] for s in speech), "speech": speech}
 
-    def _emit(self, sample: Sample, p: _Passage, speaker: Speaker, questions: Speaker) -> list[Sample | Rejected]:
+    def _emit(self, sample: Sample, p: _Passage, speaker: Speaker) -> list[Sample | Rejected]:
         cfg = self.config
         base = self._speech_meta(p, speaker)
         generated = p.source == "generated"
@@ -293,17 +282,16 @@ class SpokenPassageQA(Step):
             tags = "<audio>" * len(p.chunks)
             messages = (Message("user", f"{tags}{v.pair.question}"), Message("assistant", v.pair.answer))
             pair = Sample(id=f"{sample.id}#q{k}", messages=messages, images=sample.images, meta={**sample.meta, **meta})
-            owner = p.index * 1000 + k
-            if not v.keep or owner in questions.failures:
-                reason, detail = (v.reason, "") if not v.keep else questions.failures[owner]
-                out.append(Rejected(pair.id, reason, self.name, detail or _pair_detail(v), pair))
+            if (p.index, k) in speaker.ledger:
+                failure = speaker.ledger[(p.index, k)]
+                out.append(Rejected(pair.id, failure.reason, self.name, failure.detail or _pair_detail(v), pair))
                 continue
             audios = [u.audio for u in p.chunks]
             if k in p.questions:
                 u = p.questions[k]
                 messages = (Message("user", f"{tags}{v.pair.question}", audio=len(audios)), messages[1])
                 audios.append(u.audio)
-                spoken = questions.provenance(u)
+                spoken = speaker.provenance(u)
                 meta["speech"] = [*base["speech"], spoken]
                 meta["wer"] = max(base["wer"], spoken["wer"])
             out.append(pair.evolve(messages=messages, audios=tuple(audios), meta=meta))

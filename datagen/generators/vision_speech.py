@@ -8,69 +8,44 @@ The speaking itself is `datagen.speech`, shared with the spoken-QA generators.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
+from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, Utterance, speech_backend_refs, speech_feature, warm_up
-from datagen.steps import Step
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
 
 
 class VisionSpeechConfig(SpeechConfig):
     turns: Literal["all", "first"] = Field("all", description="which user turns become speech")
 
 
-class VisionSpeech(Step):
+class VisionSpeech(SpeechStep[VisionSpeechConfig]):
     name = "vision_speech"
-    Config = VisionSpeechConfig
     reads = ("messages",)
-    writes = ("wer", "speech")
-    config: VisionSpeechConfig
-
-    @classmethod
-    def features(cls) -> dict[str, Any]:
-        from datasets import Value
-
-        return {"wer": Value("float64"), "speech": speech_feature()}
-
-    @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        return speech_backend_refs(config)
-
-    def setup(self, backends: Any) -> None:
-        super().setup(backends)
-        warm_up()
+    schema = {"wer": "float64", "speech": speech_schema()}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
-        speaker = Speaker(self.config, self.backends, self.seed)
-        planned: list[Utterance] = []
+        ledger = Ledger()
+        speaker = Speaker(self.config, self.backends, self.seed, ledger)
+        planned: dict[int, list[Utterance]] = {}
         for i, sample in enumerate(batch):
             turns = sample.user_turns()[: 1 if self.config.turns == "first" else None]
             if not turns:
-                speaker.fail(i, "empty_text", "no user turn to speak")
-            mine = []
+                ledger.fail(i, "empty_text", "no user turn to speak")
+            mine: list[Utterance] = []
             for turn in turns:
                 u = speaker.plan(i, sample.id, turn, strip_tags(sample.messages[turn].content))
                 if u is None:
                     break
                 mine.append(u)
-            if i not in speaker.failures:
-                planned.extend(mine)
-        speaker.run(planned)
-        per_sample: dict[int, list[Utterance]] = defaultdict(list)
-        for u in planned:
-            per_sample[u.owner].append(u)
-        out: list[Sample | Rejected] = []
-        for i, sample in enumerate(batch):
-            if i in speaker.failures:
-                out.append(self.reject(sample, *speaker.failures[i]))
-            else:
-                out.append(self._assemble(sample, per_sample[i], speaker))
-        return out
+            if i not in ledger:
+                planned[i] = mine
+        speaker.run([u for mine in planned.values() for u in mine])
+        return ledger.emit(self, batch, lambda i, sample: self._assemble(sample, planned[i], speaker))
 
     def _assemble(self, sample: Sample, utterances: list[Utterance], speaker: Speaker) -> Sample:
         messages = list(sample.messages)
