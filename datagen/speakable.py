@@ -41,6 +41,8 @@ MAX_FORMULA_CHARS = 80  # a formula longer than this is not something a listener
 
 def unspeakable_reason(text: str) -> str | None:
     """Why `text` cannot be read aloud sensibly (None when it can)."""
+    if not speakable(text) and strip_tags(text):
+        return f"nothing a voice can read in {strip_tags(text)[:40]!r}"
     if _CODE_FENCE.search(text):
         return "contains a code block"
     if _TABLE_RULE.search(text):

@@ -264,12 +264,15 @@ def test_spoken_form_normalizes_like_what_asr_writes(written: str, heard: str) -
         ("a | b\n--- | ---\n1 | 2", "table"),
         ("Prove $" + "x + " * 30 + "1 = 0$", "formula"),
         ("$$" + "\\frac{a}{b} + " * 10 + "c$$", "formula"),
+        ("🙂🙂", "nothing a voice can read"),
+        ("** ~~", "nothing a voice can read"),
         ("What is $x^2 + 1$?", None),
         ("Is 3 - 2 = 1?", None),
         ("The cost is $5 and $6", None),
         ("A | B are options", None),
         ("Use the `print` function", None),
         ("", None),
+        ("<image>", None),
     ],
 )
 def test_unspeakable_reason(text: str, reason: str | None) -> None:
