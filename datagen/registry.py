@@ -21,6 +21,7 @@ STEPS: dict[str, str] = {
     "text_sanity": "filters.text_sanity:TextSanity",
     "dedup": "filters.dedup:Dedup",
     "image_check": "filters.image_check:ImageCheck",
+    "min_mos": "filters.mos_gate:MinMos",
 }
 
 BACKENDS: dict[str, str] = {
