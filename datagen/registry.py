@@ -23,6 +23,7 @@ STEPS: dict[str, str] = {
     "image_check": "filters.image_check:ImageCheck",
     "qa_consistency": "filters.qa_consistency:QAConsistency",
     "trace_check": "filters.trace_check:TraceCheck",
+    "min_mos": "filters.mos_gate:MinMos",
 }
 
 BACKENDS: dict[str, str] = {

@@ -38,7 +38,8 @@ th{background:#e8eaee} tr:nth-child(even) td{background:#f7f8fa}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .missing{color:#8a5a00;background:#fff6e0;border-radius:4px;padding:6px 10px}
 .kept{color:#2f7d4f;font-weight:600} .dropped{color:#c8553d;font-weight:600}
-.note{color:#5b6270;font-size:13.5px} pre{background:#f4f5f7;padding:10px;overflow:auto;font-size:12.5px}
+.note{color:#5b6270;font-size:13.5px}
+.warn{color:#a4462f;font-weight:600} pre{background:#f4f5f7;padding:10px;overflow:auto;font-size:12.5px}
 audio{width:220px;height:32px} .worst img{max-width:120px;max-height:120px}
 .rec{font-size:16px;background:#e9f3ec;border-radius:6px;padding:8px 12px}
 """
@@ -50,6 +51,7 @@ SECTIONS = [
     ("calibration", "WER threshold"),
     ("duration", "Durations"),
     ("voices", "Voices"),
+    ("voice-diversity", "Voice diversity"),
     ("pass-rate", "Pass rate"),
     ("worst", "Worst samples"),
     ("cost", "Cost"),
@@ -143,6 +145,7 @@ def render_html(audit: Audit, media: dict[tuple[str, int], dict[str, bytes | Non
         _calibration(r),
         _duration(r, audit),
         _voices(r),
+        _voice_diversity(r),
         _pass_rate(r),
         _worst(r, media),
         _cost(r),
@@ -282,6 +285,13 @@ def _voices(r: dict[str, Any]) -> str:
     inner += f'<p class="note">Verifier ASR: {asr}. Speaking rate of kept turns: '
     inner += f"{_num(speed.get('min'))}–{_num(speed.get('max'))} (mean {_num(speed.get('mean'))}).</p>"
     return _section("voices", "Voice and engine distribution", inner)
+
+
+def _voice_diversity(r: dict[str, Any]) -> str:
+    from datagen.audit.voice_map import voice_diversity_html
+
+    inner = voice_diversity_html(r.get("voice_diversity"), _img, _table, _num)
+    return _section("voice-diversity", "Voice diversity: how distinct the voices sound", inner)
 
 
 def _pass_rate(r: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ def build_audit(
     thresholds: tuple[float, ...] = DEFAULT_THRESHOLDS,
     target_yield: float = 0.9,
     max_false_accept: float = 0.05,
+    voice_clips: int = 4,
 ) -> Audit:
     folder = open_dataset(path)
     records, turns = read_tables(folder)
@@ -72,6 +73,9 @@ def build_audit(
             max_false_accept=max_false_accept,
         )
         report["calibration"]["current_max_wer"] = folder.max_wer()
+    from datagen.audit.voice_map import voice_diversity_section
+
+    report["voice_diversity"] = voice_diversity_section(folder, turns, voice_clips)
     if report["pass_rate"] is None:
         report["dataset"]["missing"].append("pass_rate in meta: no pass@N section (only CoT data carries it)")
     return Audit(folder, records, turns, report)
