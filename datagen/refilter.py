@@ -40,7 +40,14 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from datagen import __version__, registry
-from datagen.manifest import CORE_FIELDS, ManifestError, format_errors, read_yaml_mapping, tagged_union
+from datagen.manifest import (
+    CORE_FIELDS,
+    ManifestError,
+    format_errors,
+    read_yaml_mapping,
+    resolve_step_paths,
+    tagged_union,
+)
 from datagen.pipeline import numeric_values
 from datagen.readers import SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
@@ -105,6 +112,7 @@ def load_curate_manifest(path: str | Path) -> Any:
             )
     if problems:
         raise ManifestError("\n".join([f"{path}: {len(problems)} problem(s) in the curate manifest", *problems]))
+    resolve_step_paths(data, path.parent.resolve())
     try:
         return _curate_model().model_validate(data)
     except ValidationError as err:

@@ -21,6 +21,7 @@ STEPS: dict[str, str] = {
     "text_sanity": "filters.text_sanity:TextSanity",
     "dedup": "filters.dedup:Dedup",
     "image_check": "filters.image_check:ImageCheck",
+    "decontaminate": "filters.decontaminate:Decontaminate",
     "difficulty_band": "filters.difficulty_band:DifficultyBand",
 }
 
