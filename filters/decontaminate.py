@@ -68,9 +68,7 @@ class Decontaminate(Filter):
             except BenchmarkError as err:
                 raise BenchmarkError(f"decontaminate: benchmark {name!r}: {err}") from None
             if not len(index):
-                raise BenchmarkError(
-                    f"decontaminate: benchmark {name!r} ({path}) has no problem of {cfg.n}+ words"
-                )
+                raise BenchmarkError(f"decontaminate: benchmark {name!r} ({path}) has no problem of {cfg.n}+ words")
             if found.skipped:
                 log.warning("decontaminate: %s: skipped %d unreadable row(s) in %s", name, found.skipped, path)
             self.indexes[name] = index
