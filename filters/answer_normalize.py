@@ -16,10 +16,10 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from filters.answer_parsing import MAX_ANSWER_CHARS, _strip_wrappers
+from filters.answer_parsing import MAX_ANSWER_CHARS, strip_wrappers
 from filters.answer_units import UNIT_WORDS
 
-__all__ = ["Normalized", "is_text", "normalize", "text_key"]
+__all__ = ["Normalized", "is_text", "normalize", "text_key", "unwrap_latex"]
 
 NUMBER_WORDS = {
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve",
@@ -77,10 +77,11 @@ class Normalized:
     equation: bool = False  # an `=` remains: "5 = 42", "y = 2x + 1 = 3", "2x + 1 = y"
 
 
-def _presentation(answer: str) -> str:
+def unwrap_latex(answer: str) -> str:
+    """Presentation taken off (NFKC, `$`, `\\text{}`, `\\dfrac`, spacing) and infinity written one way."""
     s = unicodedata.normalize("NFKC", answer[:MAX_ANSWER_CHARS]).replace("\u2044", "/").replace("\u2212", "-")
     s = s.replace("\u03c0", "\\pi").replace("\u00d7", "\\times")
-    s = _strip_wrappers(s)
+    s = strip_wrappers(s)
     for _ in range(5):
         unwrapped = _WRAPPER_RE.sub(r"\1", s)
         if unwrapped == s:
@@ -121,7 +122,7 @@ def _take_unit(s: str) -> tuple[str, str | None]:
 
 def normalize(answer: str) -> Normalized:
     """Canonical form for comparison (see the module docstring); never raises on a `str`."""
-    s = _presentation(answer)
+    s = unwrap_latex(answer)
     s, unit = _take_unit(s)
     percent = bool(_PERCENT_RE.search(s))
     s = _PERCENT_RE.sub("", s)
@@ -129,7 +130,7 @@ def normalize(answer: str) -> Normalized:
     m = _ASSIGN_RE.match(s)
     if m:
         var, s = m.group(1), m.group(2).strip()
-    s = _strip_wrappers(s)
+    s = strip_wrappers(s)
     spelled = _number_from_words(s)
     if spelled is not None:
         return Normalized(spelled, percent, unit, var)

@@ -12,7 +12,7 @@ from fractions import Fraction
 
 from filters.answer_units import UNIT_WORDS
 
-__all__ = ["MAX_ANSWER_CHARS", "choice_letter", "extract_answer", "parse_number"]
+__all__ = ["MAX_ANSWER_CHARS", "choice_letter", "extract_answer", "parse_number", "strip_wrappers"]
 
 MAX_TEXT_CHARS = 100_000  # only the tail of a longer text is scanned: the final answer is at the end
 MAX_ANSWER_CHARS = 1_000  # an "answer" longer than this is not an answer
@@ -88,7 +88,7 @@ def _braced(text: str, pos: int) -> str | None:
     return None
 
 
-def _strip_wrappers(s: str) -> str:
+def strip_wrappers(s: str) -> str:
     s = s.strip().strip("*").strip()
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
@@ -98,7 +98,7 @@ def _strip_wrappers(s: str) -> str:
 
 def choice_letter(s: str) -> str | None:
     """The multiple-choice letter `s` names ("(B)", "B)", "B", "option B", "(B) 42"), upper-cased, or None."""
-    s = _strip_wrappers(s)
+    s = strip_wrappers(s)
     for pattern in _CHOICE_RES:
         m = pattern.match(s)
         if m:
@@ -120,7 +120,7 @@ def _from_phrase(rest: str, truncated: bool) -> str | None:
     cut = _CUT_RE.search(rest)
     if cut is None and truncated:  # the answer runs past the window: refused, never cut short
         return None
-    candidate = _strip_wrappers(rest[: cut.start()] if cut else rest)
+    candidate = strip_wrappers(rest[: cut.start()] if cut else rest)
     if not candidate:
         return None
     letter = choice_letter(candidate)
@@ -155,10 +155,10 @@ def extract_answer(text: str) -> str | None:
         content = _braced(text, boxes[-1].end())
         if content is None:
             return None
-        return _capped(_strip_wrappers(content))
+        return _capped(strip_wrappers(content))
     gsm = _last(_GSM_RE, text)
     if gsm is not None:
-        return _capped(_strip_wrappers(gsm.group(1)))
+        return _capped(strip_wrappers(gsm.group(1)))
     phrase = _last(_PHRASE_RE, text)
     if phrase is not None:
         end = phrase.end() + _PHRASE_WINDOW
@@ -171,7 +171,7 @@ def extract_answer(text: str) -> str | None:
     sentence = _last(_CHOICE_SENTENCE_RE, text)
     if sentence is not None:
         return next(g for g in sentence.groups() if g).upper()
-    bare = _strip_wrappers(text)
+    bare = strip_wrappers(text)
     if _looks_like_answer(bare) or _COUNT_RE.match(bare):
         return choice_letter(bare) or bare
     number = _last(_NUMBER_RE, text)

@@ -47,7 +47,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from filters.answer_normalize import Normalized, _presentation, is_text, normalize, text_key
+from filters.answer_normalize import Normalized, is_text, normalize, text_key, unwrap_latex
 from filters.answer_parsing import choice_letter, extract_answer, parse_number
 from filters.answer_sandbox import symbolic_equal, warm_up
 from filters.answer_structure import MAX_ITEMS, Collection, assignments, collection
@@ -105,7 +105,7 @@ def _verify(prediction: str, reference: str, timeout: float) -> Verification:
 def _compare(pred: str, ref: str, timeout: float, *, nested: bool) -> Verdict:
     """Two extracted answers (or two parts of them): shape first, then unit, equation, value."""
     if not nested:
-        shaped = _collection_verdict(_presentation(pred), _presentation(ref), timeout)
+        shaped = _collection_verdict(unwrap_latex(pred), unwrap_latex(ref), timeout)
         if shaped is not None:
             return shaped
     p, r = normalize(pred), normalize(ref)
