@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -119,6 +120,10 @@ def test_hostile_benchmark_files(tmp_path: Path) -> None:
         read_benchmark(tmp_path, max_bytes=10**7)
     with pytest.raises(BenchmarkError, match="not a file"):
         read_benchmark(tmp_path / "missing.jsonl", max_bytes=10**7)
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)  # reading a pipe nobody writes would hang the run
+    with pytest.raises(BenchmarkError, match="not a file"):
+        read_benchmark(fifo, max_bytes=10**7)
     junk = tmp_path / "junk.parquet"
     junk.write_bytes(b"PAR1 this is not parquet")
     with pytest.raises(BenchmarkError, match="parquet"):
