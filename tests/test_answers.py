@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -209,6 +210,31 @@ def _case_param(case: dict) -> object:
 def test_answer_table(case: dict) -> None:
     result = verify(case["prediction"], case["reference"])
     assert result.match is case["match"], result
+
+
+@pytest.mark.parametrize(
+    ("amount", "unit", "other", "expected"),
+    [  # the definitions cross-check each other: any rounded factor would break one of these
+        (1, "mile", "feet", 5280),
+        (1, "yd", "in", 36),
+        (1, "gallon", "in^3", 231),  # the US gallon is defined as 231 cubic inches
+        (1, "lb", "oz", 16),
+        (1, "mph", "ft/s", Fraction(22, 15)),
+        (1, "km/h", "m/s", Fraction(5, 18)),
+        (1, "L", "cm^3", 1000),
+        (1, "week", "hours", 168),
+        (1, "year", "months", 12),
+        (1, "ton", "kg", None),  # short, long or metric: no single factor
+        (1, "kg", "m", None),
+        (1, "°", "rad", None),
+    ],
+)
+def test_unit_conversions_are_exact_definitions(amount: int, unit: str, other: str, expected: object) -> None:
+    from filters.answer_units import convert, parse_unit
+
+    source, target = parse_unit(unit), parse_unit(other)
+    assert source is not None and target is not None
+    assert convert(Fraction(amount), source, target) == expected
 
 
 @pytest.mark.parametrize(
