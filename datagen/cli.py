@@ -288,12 +288,21 @@ def main(argv: list[str] | None = None) -> int:
     from datagen.manifest import ManifestError
     from datagen.readers import SourceError
     from datagen.run import RunMismatchError
+    from filters.contamination import BenchmarkError
 
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ManifestError, SourceError, RunMismatchError, BackendError, FileNotFoundError, ExportError) as err:
+    except (
+        ManifestError,
+        SourceError,
+        RunMismatchError,
+        BackendError,
+        FileNotFoundError,
+        ExportError,
+        BenchmarkError,
+    ) as err:
         print(f"datagen: error: {err}", file=sys.stderr)
         return 2
 

@@ -134,10 +134,24 @@ def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> 
             override = (overrides or {}).get(f"{section}.{key}")
             root = Path.cwd() if override is not None else base  # command-line paths are relative to the shell
             sec[key] = str((root / sec[key]).resolve())
+    resolve_step_paths(data, base)
     try:
         return _manifest_model().model_validate(data)
     except ValidationError as err:
         raise ManifestError(format_errors(path, err)) from None
+
+
+_STEP_PATH_MAPPINGS = ("benchmarks",)  # step options that map names to files (decontaminate's benchmarks)
+
+
+def resolve_step_paths(data: dict[str, Any], base: Path) -> None:
+    """Relative file paths inside step options resolve against the manifest's folder, like `input.path`."""
+    steps = data.get("steps")
+    for step in steps if isinstance(steps, list) else []:
+        for key in _STEP_PATH_MAPPINGS:
+            files = step.get(key) if isinstance(step, dict) else None
+            if isinstance(files, dict):
+                step[key] = {k: str((base / v).resolve()) if isinstance(v, str) else v for k, v in files.items()}
 
 
 def read_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from datagen.manifest import (
     content_hash,
     format_errors,
     read_yaml_mapping,
+    resolve_step_paths,
     tagged_union,
 )
 from datagen.pipeline import numeric_values
@@ -111,6 +112,7 @@ def load_curate_manifest(path: str | Path) -> Any:
             )
     if problems:
         raise ManifestError("\n".join([f"{path}: {len(problems)} problem(s) in the curate manifest", *problems]))
+    resolve_step_paths(data, path.parent.resolve())
     try:
         return _curate_model().model_validate(data)
     except ValidationError as err:

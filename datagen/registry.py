@@ -24,6 +24,8 @@ STEPS: dict[str, str] = {
     "qa_consistency": "filters.qa_consistency:QAConsistency",
     "trace_check": "filters.trace_check:TraceCheck",
     "min_mos": "filters.mos_gate:MinMos",
+    "decontaminate": "filters.decontaminate:Decontaminate",
+    "difficulty_band": "filters.difficulty_band:DifficultyBand",
 }
 
 BACKENDS: dict[str, str] = {

@@ -1,4 +1,4 @@
-"""Pure-text helpers behind `filters.answers`: find the final answer in a text, normalize it, read exact numbers.
+"""Pure-text helpers behind `filters.answers`: find the final answer in a text, read exact numbers.
 
 Everything here is regex and string work with linear-time patterns and hard length caps, so it is safe on any
 model output (nothing is evaluated). Numbers become `fractions.Fraction`, never floats, so `0.33` stays `33/100`
@@ -8,37 +8,51 @@ and can never be mistaken for `1/3`.
 from __future__ import annotations
 
 import re
-import unicodedata
-from dataclasses import dataclass
 from fractions import Fraction
 
-__all__ = ["Normalized", "choice_letter", "extract_answer", "is_text", "normalize", "parse_number"]
+from filters.answer_units import UNIT_WORDS
+
+__all__ = ["MAX_ANSWER_CHARS", "choice_letter", "extract_answer", "parse_number", "strip_wrappers"]
 
 MAX_TEXT_CHARS = 100_000  # only the tail of a longer text is scanned: the final answer is at the end
 MAX_ANSWER_CHARS = 1_000  # an "answer" longer than this is not an answer
 _MAX_BRACE_SCAN = 5_000
+_PHRASE_WINDOW = 500  # characters read after "the answer is"
 _MAX_NUMBER_CHARS = 100  # digits we are willing to turn into an exact Fraction
 
-UNITS = {
-    # length, area, volume, mass, time, speed, money, angles, misc counts that show up after GSM8K-style numbers
-    "mm", "cm", "m", "km", "in", "inch", "inches", "ft", "foot", "feet", "yd", "yard", "yards", "mi", "mile",
-    "miles", "meter", "meters", "metre", "metres", "centimeter", "centimeters", "kilometer", "kilometers",
-    "sq", "square", "cubic", "l", "ml", "liter", "liters", "litre", "litres", "gallon", "gallons", "mg", "g", "kg",
-    "gram", "grams", "kilogram", "kilograms", "lb", "lbs", "pound", "pounds", "oz", "ounce", "ounces", "ton", "tons",
-    "s", "sec", "secs", "second", "seconds", "min", "mins", "minute", "minutes", "h", "hr", "hrs", "hour", "hours",
-    "day", "days", "week", "weeks", "month", "months", "year", "years", "mph", "kmh", "kph",
-    "dollar", "dollars", "usd", "euro", "euros", "cent", "cents", "degree", "degrees", "deg", "units", "unit",
-}  # fmt: skip
-_ALLOWED_WORDS = UNITS | {"pi", "sqrt", "frac", "percent", "and", "or", "ln", "log", "sin", "cos", "tan", "inf"}
+_ALLOWED_WORDS = set(UNIT_WORDS) | {
+    "pi",
+    "sqrt",
+    "frac",
+    "percent",
+    "and",
+    "or",
+    "ln",
+    "log",
+    "sin",
+    "cos",
+    "tan",
+    "inf",
+    "infinity",
+    "per",
+}
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)(?![A-Za-z])")
 _GSM_RE = re.compile(r"####[ \t]*([^\n]*)")
 _PHRASE_RE = re.compile(r"(?i)\banswer\b[\s*_]*(?:is\b|:|=)[\s*_:]*")
 _OPTION_RE = re.compile(r"(?i)\b(?:option|choice)\s*\(?([A-H])\)?(?![\w])")
+# a letter named as the choice inside a sentence: "I choose B", "the correct one is (C)", "B is correct"; the letter
+# must be upper-case (or parenthesised) so the article "a" in "a is correct"-like prose is not read as choice A
+_CHOICE_SENTENCE_RE = re.compile(
+    r"\b(?i:choose|chose|pick|picked|select|selected|go with|correct (?:answer|option|choice|one) is|right "
+    r"(?:answer|option|choice) is)\s*(?:\(([A-Ha-h])\)|([A-H])\b)(?![\w)])"
+    r"|(?:^|[\s*])(?:\(([A-Ha-h])\)|([A-H]))\s+is\s+(?i:the\s+)?(?i:correct|right)\b"
+)
 # a phrase's answer ends at a sentence end, a clause word, or a comma opening a clause ("N = 8, which is ...");
 # a comma before a one-letter name ("x = 5, y = 3") or a digit ("1,234") stays inside the answer
 _CUT_RE = re.compile(r"\.(?=\s|$)|,\s+(?=[A-Za-z]{2,})|\s(?:because|since|as|which|so|given|where|when)\b|\n")
 _NUMBER_RE = re.compile(r"(?:(?<![\w)])-|(?<![\w.]))\$?\d(?:[\d,]*\d)?(?:\.\d+)?(?:/\d+)?%?")
+_COUNT_RE = re.compile(r"^-?\$?\d[\d,.]*\s+[A-Za-z]{2,}$")  # a whole text "18 apples": the count and its noun
 _WORD_RE = re.compile(r"(?<![\\A-Za-z])[A-Za-z]{2,}")
 _CHOICE_RES = [
     re.compile(r"^\(([A-Ha-h])\)[.:]?$"),
@@ -74,7 +88,7 @@ def _braced(text: str, pos: int) -> str | None:
     return None
 
 
-def _strip_wrappers(s: str) -> str:
+def strip_wrappers(s: str) -> str:
     s = s.strip().strip("*").strip()
     for left, right in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if len(s) > len(left) + len(right) and s.startswith(left) and s.endswith(right):
@@ -84,7 +98,7 @@ def _strip_wrappers(s: str) -> str:
 
 def choice_letter(s: str) -> str | None:
     """The multiple-choice letter `s` names ("(B)", "B)", "B", "option B", "(B) 42"), upper-cased, or None."""
-    s = _strip_wrappers(s)
+    s = strip_wrappers(s)
     for pattern in _CHOICE_RES:
         m = pattern.match(s)
         if m:
@@ -102,9 +116,11 @@ def _looks_like_answer(s: str) -> bool:
     return len(words) <= 4 and not re.search(r"[.!?]\s", s)
 
 
-def _from_phrase(rest: str) -> str | None:
+def _from_phrase(rest: str, truncated: bool) -> str | None:
     cut = _CUT_RE.search(rest)
-    candidate = _strip_wrappers(rest[: cut.start()] if cut else rest)
+    if cut is None and truncated:  # the answer runs past the window: refused, never cut short
+        return None
+    candidate = strip_wrappers(rest[: cut.start()] if cut else rest)
     if not candidate:
         return None
     letter = choice_letter(candidate)
@@ -127,8 +143,9 @@ def extract_answer(text: str) -> str | None:
     """The final answer in a model output or a reference; None when there is nothing answer-like.
 
     Priority: last `\\boxed{}`/`\\fbox{}` (if the last one is never closed the output was cut off: None), GSM8K's
-    `#### 42`, the last "answer is / Answer: / final answer:" phrase, "option B", the whole text when it is itself
-    a bare answer, else the last number.
+    `#### 42`, the last "answer is / Answer: / final answer:" phrase, "option B", a choice named in a sentence
+    ("I choose B", "(C) is correct"), the whole text when it is itself a bare answer, else the last number.
+    An answer longer than `MAX_ANSWER_CHARS` is None on every path.
     """
     if not isinstance(text, str) or not text.strip():
         return None
@@ -138,87 +155,35 @@ def extract_answer(text: str) -> str | None:
         content = _braced(text, boxes[-1].end())
         if content is None:
             return None
-        return _strip_wrappers(content)[:MAX_ANSWER_CHARS] or None
+        return _capped(strip_wrappers(content))
     gsm = _last(_GSM_RE, text)
     if gsm is not None:
-        return _strip_wrappers(gsm.group(1))[:MAX_ANSWER_CHARS] or None
+        return _capped(strip_wrappers(gsm.group(1)))
     phrase = _last(_PHRASE_RE, text)
     if phrase is not None:
-        found = _from_phrase(text[phrase.end() : phrase.end() + 500])
+        end = phrase.end() + _PHRASE_WINDOW
+        found = _from_phrase(text[phrase.end() : end], truncated=len(text) > end)
         if found:
             return found
     option = _last(_OPTION_RE, text)
     if option is not None:
         return option.group(1).upper()
-    bare = _strip_wrappers(text)
-    if _looks_like_answer(bare):
+    sentence = _last(_CHOICE_SENTENCE_RE, text)
+    if sentence is not None:
+        return next(g for g in sentence.groups() if g).upper()
+    bare = strip_wrappers(text)
+    if _looks_like_answer(bare) or _COUNT_RE.match(bare):
         return choice_letter(bare) or bare
     number = _last(_NUMBER_RE, text)
-    return number.group(0) if number is not None else None
+    return _capped(number.group(0)) if number is not None else None
 
 
-# ---------------------------------------------------------------------------------------------- normalization
-
-_WRAPPER_RE = re.compile(r"\\(?:text|textbf|textit|textrm|mathrm|mathbf|mathit|mbox|operatorname)\s*\{([^{}]*)\}")
-_SPACING_RE = re.compile(r"\\[!,;:> ]|\\(?:quad|qquad|displaystyle|left|right)(?![A-Za-z])|~")
-_DEGREE_RE = re.compile(r"\^\s*\{?\s*\\circ\s*\}?|\\circ|°|\\degree")
-_PERCENT_RE = re.compile(r"\s*(?:\\%|%|\bpercent\b)\s*$")
-_CURRENCY_RE = re.compile(r"^(-?)\s*(?:\\\$|\$|usd\b|€|£)\s*", re.IGNORECASE)
-_UNIT_RE = re.compile(r"\s*\b(?:" + "|".join(sorted(UNITS, key=len, reverse=True)) + r")\b\.?(?:\^\{?\d\}?)?\s*$")
-_ASSIGN_RE = re.compile(r"^[A-Za-z](?:_\{?\w+\}?)?\s*=\s*([^=]+)$")
-_TEXT_RE = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
-_ARTICLE_RE = re.compile(r"^(?:the|a|an)\s+")
+def _capped(answer: str) -> str | None:
+    """An answer over the cap is refused, never cut: a truncated number or expression is a different answer."""
+    return answer if 0 < len(answer) <= MAX_ANSWER_CHARS else None
 
 
-@dataclass(frozen=True)
-class Normalized:
-    """An answer in canonical form: `text` (no spaces for math), and whether it carried a percent sign."""
-
-    text: str
-    percent: bool = False
-
-
-def normalize(answer: str) -> Normalized:
-    """Canonical form for comparison: unwrap `\\text{}`, drop spacing, `$`/currency, degrees, units, `x =`."""
-    s = unicodedata.normalize("NFKC", answer[:MAX_ANSWER_CHARS]).replace("\u2044", "/").replace("\u2212", "-")
-    s = s.replace("\u03c0", "\\pi").replace("\u00d7", "\\times")
-    s = _strip_wrappers(s)
-    for _ in range(5):
-        unwrapped = _WRAPPER_RE.sub(r"\1", s)
-        if unwrapped == s:
-            break
-        s = unwrapped
-    s = re.sub(r"\\[dt]frac", r"\\frac", s)
-    s = _SPACING_RE.sub(" ", s)
-    s = _DEGREE_RE.sub("", s).strip()
-    percent = bool(_PERCENT_RE.search(s))
-    s = _PERCENT_RE.sub("", s)
-    s = _CURRENCY_RE.sub(r"\1", s).strip()
-    for _ in range(3):  # "5 square cm", "3 cm^2", "12 dollars"
-        stripped = _UNIT_RE.sub("", s).strip()
-        if stripped == s or not any(c.isdigit() for c in stripped):
-            break
-        s = stripped
-    m = _ASSIGN_RE.match(s)
-    if m:
-        s = m.group(1).strip()
-    s = _strip_wrappers(s)
-    if _TEXT_RE.match(s):
-        return Normalized(" ".join(s.split()), percent)
-    s = s.replace("**", "^")
-    s = re.sub(r"(?<![\\A-Za-z])pi(?![A-Za-z])", r"\\pi", s)
-    s = re.sub(r"(?<![\\A-Za-z])(?:inf|infinity)(?![A-Za-z])", r"\\infty", s)
-    return Normalized("".join(s.split()), percent)
-
-
-def is_text(s: str) -> bool:
-    """Plain words (compared case-insensitively), as opposed to math."""
-    return bool(_TEXT_RE.match(s))
-
-
-def text_key(s: str) -> str:
-    return _ARTICLE_RE.sub("", " ".join(s.lower().replace("-", " ").split()))
-
+# ---------------------------------------------------------------------------------------------- exact numbers
 
 _SIGNED = r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|[+-]?\.\d+"
 _PLAIN_RE = re.compile(rf"^(?:{_SIGNED})$")

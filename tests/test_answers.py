@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,13 @@ EXTRACTION = [
     ("\\frac{1}{2}", "\\frac{1}{2}"),
     ("2\\sqrt{2}", "2\\sqrt{2}"),
     ("yes", "yes"),
+    # a choice named inside a sentence; a lower-case "a" is an article, not choice A
+    ("I choose C.", "C"),
+    ("After checking, I would go with (D).", "D"),
+    ("(C) is the right answer.", "C"),
+    ("Clearly B is correct here.", "B"),
+    ("I choose a different approach: the answer is 5.", "5"),
+    ("18 apples", "18 apples"),  # a whole text "count noun": the noun is kept (compared as a unit)
     ("", None),
     ("   \n ", None),
     ("I am not sure how to solve this problem at all.", None),
@@ -107,7 +116,7 @@ EQUAL = [
     ("\\frac{x}{2}", "0.5x", "symbolic"),
     ("2\\pi", "2 \\pi", "exact"),
     ("(1,2)", "(1, 2)", "exact"),
-    ("\\{1,2\\}", "\\{2,1\\}", "symbolic"),
+    ("\\{1,2\\}", "\\{2,1\\}", "collection"),
     ("\\left( 1, 2 \\right)", "(1,2)", "exact"),
 ]
 
@@ -173,6 +182,74 @@ def test_verification_records_answers_method_and_reason() -> None:
     assert good == Verification(True, "0.5", "1/2", "numeric", "1/2 == 1/2")
     none = verify("I have no idea how to approach this one, sorry.", "5")
     assert (none.match, none.predicted, none.method, none.detail) == (False, None, "none", "no_answer_in_prediction")
+
+
+# ------------------------------------------------------------------------------------ the labelled answer table
+
+CASES = [json.loads(line) for line in (Path(__file__).parent / "data" / "answer_cases.jsonl").read_text().splitlines()]
+
+
+def test_the_table_covers_every_category_with_accept_and_reject_rows() -> None:
+    categories = {"units", "number_words", "choices", "infinities", "intervals_sets", "equations", "lists",
+                  "percentages", "fractions_decimals", "latex", "text"}  # fmt: skip
+    assert len(CASES) >= 250 and {c["category"] for c in CASES} == categories
+    for category in categories:
+        assert {c["match"] for c in CASES if c["category"] == category} == {True, False}, category
+    known = [c for c in CASES if "known_false_reject" in c]
+    assert all(c["match"] for c in known) and len(known) <= 3  # only accept rows can be false rejects
+
+
+def _case_param(case: dict) -> object:
+    marks = []
+    if "known_false_reject" in case:  # strict: a fix makes this xpass, so the note is removed with it
+        marks = [pytest.mark.xfail(reason=case["known_false_reject"], strict=True)]
+    return pytest.param(case, id=f"{case['category']}:{case['prediction'][:30]}|{case['reference'][:20]}", marks=marks)
+
+
+@pytest.mark.parametrize("case", [_case_param(c) for c in CASES])
+def test_answer_table(case: dict) -> None:
+    result = verify(case["prediction"], case["reference"])
+    assert result.match is case["match"], result
+
+
+@pytest.mark.parametrize(
+    ("amount", "unit", "other", "expected"),
+    [  # the definitions cross-check each other: any rounded factor would break one of these
+        (1, "mile", "feet", 5280),
+        (1, "yd", "in", 36),
+        (1, "gallon", "in^3", 231),  # the US gallon is defined as 231 cubic inches
+        (1, "lb", "oz", 16),
+        (1, "mph", "ft/s", Fraction(22, 15)),
+        (1, "km/h", "m/s", Fraction(5, 18)),
+        (1, "L", "cm^3", 1000),
+        (1, "week", "hours", 168),
+        (1, "year", "months", 12),
+        (1, "ton", "kg", None),  # short, long or metric: no single factor
+        (1, "kg", "m", None),
+        (1, "°", "rad", None),
+    ],
+)
+def test_unit_conversions_are_exact_definitions(amount: int, unit: str, other: str, expected: object) -> None:
+    from filters.answer_units import convert, parse_unit
+
+    source, target = parse_unit(unit), parse_unit(other)
+    assert source is not None and target is not None
+    assert convert(Fraction(amount), source, target) == expected
+
+
+@pytest.mark.parametrize(
+    ("prediction", "reference"),
+    [
+        ("\\boxed{" + "1" * 1001 + "}", "1" * 1000),  # a cut answer would be another number, equal to the reference
+        ("#### " + "1" * 1001, "1" * 1000),
+        ("so it is " + "7" * 1001, "7" * 1000),  # the last-number path
+        ("The answer is " + "7" * 1001, "7" * 1000),
+    ],
+)
+def test_answers_over_the_cap_are_refused_never_truncated(prediction: str, reference: str) -> None:
+    assert extract_answer(prediction) is None
+    result = verify(prediction, reference)
+    assert (result.match, result.detail) == (False, "no_answer_in_prediction")
 
 
 # ------------------------------------------------------------------------------------------------ hostility
