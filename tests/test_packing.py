@@ -1,0 +1,80 @@
+"""Packing short clips into Whisper windows and assigning words back: pure logic, no model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from datagen.backends.packing import TimedWord, Window, assign_words, pack_audio, plan_windows
+
+
+@pytest.mark.parametrize(
+    ("durations", "windows", "alone"),
+    [
+        ([], [], []),
+        ([2.0], [], [0]),  # a single clip gains nothing from packing
+        ([2.0, 2.0, 2.0], [(0, 1, 2)], []),
+        ([2.0, 0.0, 2.0], [(0, 2)], [1]),  # empty audio: alone (one-by-one returns "")
+        ([2.0, 15.0, 2.0], [(0, 2)], [1]),  # longer than max_clip: alone, the others still share
+        ([9.0, 9.0, 9.0, 9.0], [(0, 1, 2)], [3]),  # 9+0.8+9+0.8+9 = 28.6 s fits 29 s; the fourth is left single
+        ([9.0] * 6, [(0, 1, 2), (3, 4, 5)], []),
+        ([-1.0, 2.0, 2.0], [(1, 2)], [0]),  # malformed duration: alone
+    ],
+)
+def test_plan_windows_groups_in_order_within_budget(durations, windows, alone):
+    got, got_alone = plan_windows(durations, budget=29.0, gap=0.8, max_clip=10.0)
+    assert [w.members for w in got] == windows
+    assert got_alone == alone
+    for w in got:
+        assert w.duration <= 29.0
+        for (_, end), (start, _) in zip(w.spans, w.spans[1:], strict=False):
+            assert start - end == pytest.approx(0.8)
+        assert [e - s for s, e in w.spans] == pytest.approx([durations[i] for i in w.members])
+
+
+def test_pack_audio_places_each_clip_at_its_span_with_silence_between():
+    rate = 100
+    window = Window(members=(0, 1), spans=((0.0, 0.5), (1.3, 1.6)), gap=0.8)
+    waves = [np.full(50, 0.5, np.float32), np.full(30, -0.25, np.float32)]
+    out = pack_audio(window, waves, rate)
+    assert out.dtype == np.float32 and len(out) == 161
+    assert (out[:50] == 0.5).all() and (out[50:130] == 0).all() and (out[130:160] == -0.25).all()
+
+
+WINDOW = Window(members=(4, 7, 9), spans=((0.0, 2.0), (2.8, 5.0), (5.8, 7.0)), gap=0.8)
+
+
+def w(start: float, end: float, text: str) -> TimedWord:
+    return TimedWord(start, end, text)
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        (  # clean: each clip's words inside its span
+            [w(0.0, 0.5, " How"), w(0.5, 1.9, " many?"), w(2.9, 4.0, " Which"), w(4.0, 4.9, " one?"), w(6.0, 6.9, " Red.")],
+            ["How many?", "Which one?", "Red."],
+        ),
+        (  # timestamps a little off (a word running into the gap) still assign by midpoint
+            [w(0.1, 2.3, " Hello."), w(2.6, 4.8, " Two"), w(5.6, 7.1, " three.")],
+            ["Hello.", "Two", "three."],
+        ),
+        (  # a word covering the whole first gap: clips 0 and 1 are ambiguous, clip 2 stands
+            [w(0.0, 1.0, " A"), w(1.5, 3.2, " merged"), w(3.2, 4.5, " end"), w(6.0, 6.8, " C")],
+            [None, None, "C"],
+        ),
+        (  # a word invented in the silence after clip 1: clip 1 is doubtful
+            [w(0.0, 1.9, " A"), w(3.0, 4.9, " B"), w(5.1, 5.5, " next"), w(6.0, 6.8, " C")],
+            ["A", None, "C"],
+        ),
+        (  # invented text after the last clip
+            [w(0.0, 1.9, " A"), w(3.0, 4.9, " B"), w(6.0, 6.8, " C"), w(7.4, 8.0, " Thanks.")],
+            ["A", "B", None],
+        ),
+        ([w(0.0, 1.9, " A"), w(6.0, 6.8, " C")], ["A", None, "C"]),  # clip 1 got no word
+        ([], [None, None, None]),  # Whisper returned nothing
+        ([w(0.0, 1.9, " "), w(3.0, 4.9, " B"), w(6.0, 6.8, " C")], [None, "B", "C"]),  # whitespace only = no word
+    ],
+)
+def test_assign_words_table(words, expected):
+    assert assign_words(WINDOW, words) == expected
