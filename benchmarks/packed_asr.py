@@ -61,7 +61,12 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
     print(f"\n{manifest.name}: {n} clips ({seconds:.0f} s of speech), batch {batch}, {sum(was_packed)} packed")
     print(f"  decisions agree (max_wer {max_wer})  {agree}/{n} = {agree / n:.1%}   (goal >= 99 %)")
     changed = [d for d in diffs if d[0] > 0]
-    print(f"  WER differs on {len(changed)} clip(s); mean |dWER| {sum(d[0] for d in diffs) / n:.4f}")
+    better = sum(d[5] < d[4] for d in changed)
+    print(
+        f"  WER differs on {len(changed)} clip(s) (packed lower on {better}, higher on {len(changed) - better}); "
+        f"mean |dWER| {sum(d[0] for d in diffs) / n:.4f}"
+    )
+    print(f"  mean WER  alone {sum(d[4] for d in diffs) / n:.4f}   packed {sum(d[5] for d in diffs) / n:.4f}")
     for d, text, a, p, wa, wp in sorted(changed, reverse=True)[:8]:
         print(f"    dWER {d:.2f}  ref {text!r}\n      alone  {wa:.2f} {a!r}\n      packed {wp:.2f} {p!r}")
     print(f"  ASR wall time  alone {t_alone:6.2f} s   packed {t_packed:6.2f} s   speed-up {t_alone / t_packed:.2f}x")

@@ -44,15 +44,21 @@ def test_pack_audio_places_each_clip_at_its_span_with_silence_between():
 WINDOW = Window(members=(4, 7, 9), spans=((0.0, 2.0), (2.8, 5.0), (5.8, 7.0)), gap=0.8)
 
 
-def w(start: float, end: float, text: str) -> TimedWord:
-    return TimedWord(start, end, text)
+def w(start: float, end: float, text: str, probability: float = 0.95) -> TimedWord:
+    return TimedWord(start, end, text, probability)
 
 
 @pytest.mark.parametrize(
     ("words", "expected"),
     [
         (  # clean: each clip's words inside its span
-            [w(0.0, 0.5, " How"), w(0.5, 1.9, " many?"), w(2.9, 4.0, " Which"), w(4.0, 4.9, " one?"), w(6.0, 6.9, " Red.")],
+            [
+                w(0.0, 0.5, " How"),
+                w(0.5, 1.9, " many?"),
+                w(2.9, 4.0, " Which"),
+                w(4.0, 4.9, " one?"),
+                w(6.0, 6.9, " Red."),
+            ],
             ["How many?", "Which one?", "Red."],
         ),
         (  # timestamps a little off (a word running into the gap) still assign by midpoint
@@ -71,6 +77,17 @@ def w(start: float, end: float, text: str) -> TimedWord:
             [w(0.0, 1.9, " A"), w(3.0, 4.9, " B"), w(6.0, 6.8, " C"), w(7.4, 8.0, " Thanks.")],
             ["A", "B", None],
         ),
+        (  # invented words squeezed into the end of clip 2's span, at near-zero probability
+            [
+                w(0.0, 1.9, " A"),
+                w(3.0, 4.9, " B"),
+                w(6.0, 6.8, " C."),
+                w(6.8, 6.8, " for", 0.01),
+                w(6.8, 6.9, " the", 0.1),
+            ],
+            ["A", "B", None],
+        ),
+        ([w(0.0, 1.9, " A", 0.49), w(3.0, 4.9, " B", 0.5)], [None, "B", None]),  # Whisper's own doubt; no word
         ([w(0.0, 1.9, " A"), w(6.0, 6.8, " C")], ["A", None, "C"]),  # clip 1 got no word
         ([], [None, None, None]),  # Whisper returned nothing
         ([w(0.0, 1.9, " "), w(3.0, 4.9, " B"), w(6.0, 6.8, " C")], [None, "B", "C"]),  # whitespace only = no word

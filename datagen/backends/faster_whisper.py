@@ -162,7 +162,7 @@ class FasterWhisperTranscriber(BaseBackend):
             log.warning("faster-whisper: a packed window of %d clips failed (%s: %s); transcribing them alone",
                         len(waves), type(exc).__name__, exc)  # fmt: skip
             return [None] * len(waves)
-        words = [TimedWord(w.start, w.end, w.word) for seg in segments for w in seg.words or ()]
+        words = [TimedWord(w.start, w.end, w.word, w.probability) for seg in segments for w in seg.words or ()]
         return assign_words(window, words)
 
     def _decode(self, wave: np.ndarray, *, word_timestamps: bool) -> list[Any]:

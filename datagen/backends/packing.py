@@ -3,8 +3,9 @@
 Whisper pads every input to a 30-s window, so a 2-s clip costs the encoder 15x its length. Clips joined with
 silence gaps share one window; the words Whisper returns (with timestamps) go back to the clip whose slice of
 the window holds them. Anything that cannot be assigned with confidence is left to a one-by-one transcription:
-a word that covers a whole gap (it may belong to two clips), a word heard in the silence (Whisper invents text
-there: "... for the next one."), a clip that received no word. Pure: no model here.
+a word that covers a whole gap (it may belong to two clips), a word heard in the silence or one Whisper itself
+doubts (invented text: "... for the next one.", at probabilities near 0), a clip that received no word.
+Pure: no model here.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class TimedWord:
     start: float
     end: float
     text: str  # Whisper's word with its leading space, so "".join(texts) is the transcript
+    probability: float = 1.0
 
 
 def plan_windows(
@@ -83,14 +85,16 @@ def pack_audio(window: Window, waves: Sequence[np.ndarray], rate: int) -> np.nda
     return out
 
 
-def assign_words(window: Window, words: Sequence[TimedWord], *, slack: float = 0.25) -> list[str | None]:
+def assign_words(
+    window: Window, words: Sequence[TimedWord], *, slack: float = 0.25, min_probability: float = 0.5
+) -> list[str | None]:
     """Each member's transcript from the window's words, or None where the assignment is not trustworthy.
 
     A word belongs to the clip whose territory (its span widened to the middle of the gaps around it) holds the
     word's midpoint. A word that covers a whole gap may have swallowed the end of one clip and the start of the
     next: both clips are marked None. A word whose midpoint lies in silence, more than `slack` seconds outside
-    its clip, was likely invented: its clip is None. A clip without any word is None too (Whisper may have
-    skipped it).
+    its clip, was likely invented: its clip is None; so is a clip holding a word below `min_probability`. A clip
+    without any word is None too (Whisper may have skipped it).
     """
     bounds = _territory_bounds(window)
     texts: list[list[str]] = [[] for _ in window.members]
@@ -100,7 +104,7 @@ def assign_words(window: Window, words: Sequence[TimedWord], *, slack: float = 0
         k = int(np.searchsorted(bounds, mid, side="right"))
         texts[k].append(word.text)
         start, end = window.spans[k]
-        if not start - slack <= mid <= end + slack:
+        if not start - slack <= mid <= end + slack or word.probability < min_probability:
             doubtful.add(k)
         for gap_index, (left, right) in enumerate(_gaps(window)):
             if word.start <= left and word.end >= right:
