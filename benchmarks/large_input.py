@@ -44,8 +44,8 @@ def measure(args: list[str], log: Path) -> tuple[float, float, str]:
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
         _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     text = log.read_text(errors="replace").strip()
     if proc.returncode:
         raise SystemExit(f"{args[:4]} failed:\n{text[-2000:]}")

