@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -103,15 +104,17 @@ def main() -> None:
             manifests["datagen pack"] = datagen_manifest(args.manifest, tmp, pack=True)
         source = yaml.safe_load(manifests["datagen"].read_text())["input"]["path"]
         commands = {"plain loop": [py, "-c", PLAIN_LOOP, source, str(args.limit), str(tmp / "loop.parquet")]}
+        outputs = {label: tmp / label.replace(" ", "-") for label in manifests}
         for label, manifest in manifests.items():
-            out = tmp / label.replace(" ", "-")
-            commands[label] = [py, "-m", "datagen.cli", "run", str(manifest), "--out", str(out), "--overwrite",
+            commands[label] = [py, "-m", "datagen.cli", "run", str(manifest), "--out", str(outputs[label]),
                                "--limit", str(args.limit)]  # fmt: skip
         figures: dict[str, list[tuple[float, float]]] = {label: [] for label in commands}
         loads = []
         for r in range(args.rounds):
             order = list(commands) if r % 2 == 0 else list(reversed(commands))  # alternate who goes first
             for label in order:
+                if label in outputs:  # a fresh output folder each round: a finished run would only be resumed
+                    shutil.rmtree(outputs[label], ignore_errors=True)
                 loads.append(os.getloadavg()[0])
                 figures[label].append(measure(commands[label], tmp / "log.txt"))
                 wall, rss = figures[label][-1]
