@@ -139,3 +139,46 @@ def fake_speech_step_manifest(
             {"step": "max_wer", "max_wer": max_wer},
         ],
     }
+
+
+def spoken_clips(manifest_path: Path, *, limit: int | None = None, seed: int | None = None) -> list[tuple[str, Any]]:
+    """(text, Audio) for each user turn of a speech manifest's input, spoken as its first speech step would.
+
+    Same voice draws, speeds and noise as a run (seeded by the manifest, or `seed`); no transcription. Used to
+    compare ways of transcribing the very clips a run verifies.
+    """
+    from datagen.manifest import load_manifest, step_configs
+    from datagen.readers import open_input
+    from datagen.records import Sample
+    from datagen.registry import backend_class
+    from datagen.speakable import strip_tags
+    from datagen.speech import Speaker
+
+    manifest = load_manifest(manifest_path, {"input.limit": limit} if limit else None)
+    config = next(c for _, c in step_configs(manifest) if hasattr(c, "voices"))
+    names = {v.tts for v in config.voices}
+    backends: dict[str, Any] = {
+        n: backend_class(manifest.backends[n].engine)(manifest.backends[n], name=n) for n in names
+    }
+    backends[config.asr] = _NoTranscriber()
+    speaker = Speaker(config, backends, manifest.seed if seed is None else seed)
+    source = open_input(manifest.input)
+    planned = []
+    for shard in source.plan(manifest.output.shard_size, manifest.input.limit).shards:
+        for sample in source.read(shard):
+            if isinstance(sample, Sample):
+                for turn in sample.user_turns():
+                    u = speaker.plan(len(planned), sample.id, turn, strip_tags(sample.messages[turn].content))
+                    planned.extend([u] if u else [])
+    speaker.run(planned)
+    return [(u.text, u.audio) for u in planned if u.audio is not None and u.owner not in speaker.failures]
+
+
+class _NoTranscriber:
+    engine = "none"
+
+    def describe(self) -> dict[str, Any]:
+        return {"engine": self.engine}
+
+    def transcribe(self, audios: list[Any]) -> list[str | None]:
+        return [""] * len(audios)

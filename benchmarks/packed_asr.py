@@ -1,0 +1,91 @@
+"""Packed vs one-by-one Whisper transcription of the clips a run verifies: decision agreement, WER, speed-up.
+
+    python benchmarks/packed_asr.py [--manifest manifests/demo.yaml --manifest manifests/voice_pool.yaml]
+                                    [--limit 40] [--seeds 1] [--max-wer 0.2]
+
+For each manifest the user turns of its input are spoken exactly as a run speaks them (voice draws, speeds,
+noise), then transcribed by Whisper tiny.en twice, in batches of the step's `batch_size`: one clip at a time,
+and packed (`pack: true`). Prints how often the WER gate (`--max-wer`) decides the same, the WER differences,
+how many clips were packed, and the ASR wall times. Goal for `pack` on by default: agreement >= 99 %.
+`--seeds N` speaks the input N times with other seeds (other voices, speeds, noise) for more clips.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from datagen.backends.faster_whisper import FasterWhisperSettings, FasterWhisperTranscriber
+from datagen.manifest import load_manifest, step_configs
+from datagen.testing import spoken_clips
+from filters.wer import wer
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_MANIFESTS = [REPO / "manifests" / "demo.yaml", REPO / "manifests" / "voice_pool.yaml"]
+
+
+def transcribe_batched(asr: FasterWhisperTranscriber, audios: list, batch: int) -> tuple[list, list[bool], float]:
+    texts: list = []
+    packed: list[bool] = []
+    t0 = time.perf_counter()
+    for i in range(0, len(audios), batch):
+        texts += asr.transcribe(audios[i : i + batch])
+        packed += asr.last_packed
+    return texts, packed, time.perf_counter() - t0
+
+
+def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tuple[int, int, float, float]:
+    loaded = load_manifest(manifest)
+    batch = next(c for _, c in step_configs(loaded) if hasattr(c, "voices")).batch_size
+    clips = []
+    for k in range(seeds):
+        clips += spoken_clips(manifest, limit=limit, seed=loaded.seed + k)
+    texts = [t for t, _ in clips]
+    audios = [a for _, a in clips]
+    alone_asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=False))
+    packed_asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=True))
+    alone_asr.setup()
+    packed_asr._model = alone_asr._model  # one model for both: the same weights, one load
+    packed_asr._ready = True
+    alone, _, t_alone = transcribe_batched(alone_asr, audios, batch)
+    packed, was_packed, t_packed = transcribe_batched(packed_asr, audios, batch)
+    agree, diffs = 0, []
+    for text, a, p in zip(texts, alone, packed, strict=True):
+        wa, wp = wer(text, a or ""), wer(text, p or "")
+        agree += (wa <= max_wer) == (wp <= max_wer)
+        diffs.append((abs(wp - wa), text, a, p, wa, wp))
+    n = len(clips)
+    seconds = sum(a.duration for a in audios)
+    print(f"\n{manifest.name}: {n} clips ({seconds:.0f} s of speech), batch {batch}, {sum(was_packed)} packed")
+    print(f"  decisions agree (max_wer {max_wer})  {agree}/{n} = {agree / n:.1%}   (goal >= 99 %)")
+    changed = [d for d in diffs if d[0] > 0]
+    better = sum(d[5] < d[4] for d in changed)
+    print(
+        f"  WER differs on {len(changed)} clip(s) (packed lower on {better}, higher on {len(changed) - better}); "
+        f"mean |dWER| {sum(d[0] for d in diffs) / n:.4f}"
+    )
+    print(f"  mean WER  alone {sum(d[4] for d in diffs) / n:.4f}   packed {sum(d[5] for d in diffs) / n:.4f}")
+    for d, text, a, p, wa, wp in sorted(changed, reverse=True)[:8]:
+        print(f"    dWER {d:.2f}  ref {text!r}\n      alone  {wa:.2f} {a!r}\n      packed {wp:.2f} {p!r}")
+    print(f"  ASR wall time  alone {t_alone:6.2f} s   packed {t_packed:6.2f} s   speed-up {t_alone / t_packed:.2f}x")
+    return agree, n, t_alone, t_packed
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--manifest", action="append", type=Path, help="repeatable; default: demo + voice_pool")
+    p.add_argument("--limit", type=int, default=40, help="records per manifest and seed")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--max-wer", type=float, default=0.2)
+    args = p.parse_args()
+    totals = [compare(m, args.limit, args.seeds, args.max_wer) for m in args.manifest or DEFAULT_MANIFESTS]
+    agree, n = sum(t[0] for t in totals), sum(t[1] for t in totals)
+    alone, packed = sum(t[2] for t in totals), sum(t[3] for t in totals)
+    print(f"\nall: decisions agree {agree}/{n} = {agree / n:.1%}; ASR {alone:.2f} s -> {packed:.2f} s "
+          f"({alone / packed:.2f}x); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
