@@ -54,6 +54,11 @@ class Decontaminate(Filter):
 
         return {"contaminated_by": List(Value("string"))}
 
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        """`contamination`: how many records overlapped each benchmark (a record can overlap several)."""
+        return {"contamination": {"by_benchmark": dict(sorted(totals.items()))}}
+
     def setup(self, backends: Mapping[str, Any]) -> None:
         """Index every benchmark once; an unreadable or empty benchmark stops the run before any model time."""
         super().setup(backends)
@@ -89,6 +94,7 @@ class Decontaminate(Filter):
                 if gram is not None and name not in {h[0] for h in hits}:
                     hits.append((name, gram, k))
         names = [h[0] for h in hits]
+        self.tally.update(names)  # records overlapping each benchmark: stats.json `contamination`
         if hits:
             name, gram, k = hits[0]
             return drop("contaminated", f"{name}: turn {k} shares {gram!r}", contaminated_by=names)

@@ -195,6 +195,7 @@ def test_before_sampling_in_a_run_then_again_with_datagen_filter(tmp_path: Path)
     assert kept and all(r["contaminated_by"] == [] for r in kept) and "leak" not in {r["id"] for r in kept}
     stats = json.loads((out / "stats.json").read_text())
     assert stats["dropped"]["decontaminate:contaminated"] == 1
+    assert stats["contamination"] == {"by_benchmark": {"fixture": 1}}
 
     # re-filtered against a second benchmark that holds one of the kept problems' questions
     second = write_jsonl(tmp_path / "curate" / "apples.jsonl", [{"question": problems[0]["question"] + " Explain."}])
@@ -208,3 +209,15 @@ def test_before_sampling_in_a_run_then_again_with_datagen_filter(tmp_path: Path)
     assert dropped["leak"].startswith("fixture:")  # the source run's reject is carried over
     assert dropped["p0"].startswith("apples: turn 0 shares 'tom has 3 apples and buys'") and len(dropped) == 2
     assert {r["id"].split("#")[0] for r in _rows(refiltered, "data")} == {"p1"}
+
+
+def test_the_audit_shows_records_per_benchmark(tmp_path: Path) -> None:
+    from datagen.audit import build_audit, write_report
+
+    data = write_jsonl(tmp_path / "problems.jsonl", [{"id": "leak", "question": f"Count. {CORN}", "answer": "1"}])
+    bench = tmp_path / "bench.jsonl"
+    bench.write_bytes(FIXTURE.read_bytes())
+    run(load_manifest(_manifest(tmp_path, data, [{"step": "decontaminate", "benchmarks": {"grade": str(bench)}}])))
+    assert build_audit(tmp_path / "out").report["contamination"] == {"grade": 1}
+    html = write_report(tmp_path / "out", tmp_path / "report").read_text()
+    assert "records overlapping each benchmark" in html and ">grade<" in html

@@ -187,6 +187,15 @@ def _summary(r: dict[str, Any]) -> str:
     return _section("summary", "Summary", inner)
 
 
+def _contamination(r: dict[str, Any]) -> str:
+    """Records that overlapped each decontamination benchmark (empty when no `decontaminate` step ran)."""
+    found = r.get("contamination")
+    if not found:
+        return ""
+    rows = [[escape(name), _num(n)] for name, n in found.items()]
+    return "<h3>Decontamination: records overlapping each benchmark</h3>" + _table(["benchmark", "records"], rows, {1})
+
+
 def _funnel(r: dict[str, Any]) -> str:
     f = r["funnel"]
     rows = [["source records", "", "", _num(f["records"])]]
@@ -199,6 +208,7 @@ def _funnel(r: dict[str, Any]) -> str:
     inner += f'<p class="note">Counts from {escape(f["from"])}.</p>'
     if f.get("duplicate_ids"):
         inner += f'<p class="note">{_num(f["duplicate_ids"])} kept record(s) repeat an earlier kept id.</p>'
+    inner += _contamination(r)
     return _section("funnel", "Yield funnel: source → each drop reason → kept", inner)
 
 

@@ -63,6 +63,7 @@ def build_audit(
         "worst": worst_samples(records, turns, worst),
         "calibration": None,
         "cost": cost_section(folder.stats, turns),
+        "contamination": (folder.stats or {}).get("contamination"),  # records overlapping each benchmark
         "provenance": provenance(folder),
     }
     if turns["wer"].notna().any():

@@ -136,6 +136,10 @@ def clean_stats(stats: dict[str, Any] | None) -> dict[str, Any] | None:
         out[key] = number(stats.get(key))
     for key in ("name", "manifest_hash"):
         out[key] = label(stats.get(key))
+    by_benchmark = (
+        (stats.get("contamination") or {}).get("by_benchmark") if isinstance(stats.get("contamination"), dict) else None
+    )
+    out["contamination"] = _names(by_benchmark, count) or None
     sampling = stats.get("rejection_sampling")
     out["rejection_sampling"] = _names(sampling, number) or None if isinstance(sampling, dict) else None
     return {k: v for k, v in out.items() if v is not None}
