@@ -46,9 +46,9 @@ def test_cli_dashboard_address_reaches_the_executor(
 
     seen: list[Any] = []
 
-    def fake_run(manifest: Any, *, executor: Any, overwrite: bool) -> dict:
+    def fake_run(manifest: Any, *, executor: Any, **_: Any) -> dict:
         seen.append(executor)
-        return {"kept": 0, "seen": 0, "dropped_total": 0, "dropped": {}}
+        return {"kept": 1, "seen": 1, "dropped_total": 0, "dropped": {}}
 
     monkeypatch.setattr(datagen.run, "run", fake_run)
     data = write_swift_dataset(tmp_path / "data", n=1)
