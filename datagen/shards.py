@@ -215,6 +215,11 @@ class OutputDir:
     def reject_files(self) -> list[Path]:
         return [path for path, _, _ in self._shard_files("rejects", "rejects")]
 
+    def stray_files(self) -> list[Path]:
+        """Parquet files in data/ that are not this split's shards (another split's, or foreign ones)."""
+        shards = set(self.data_files())
+        return [p for p in sorted((self.root / "data").glob("*.parquet")) if p not in shards]
+
     def shards(self) -> list[tuple[int, int]]:
         """(index, count) of every shard with a data or a rejects file (a shard that dropped all has no rows)."""
         found = {(i, n) for kind, prefix in (("data", self.split), ("rejects", "rejects"))
