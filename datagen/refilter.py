@@ -1,13 +1,15 @@
 """`datagen filter DATASET --manifest curate.yaml --out NEW`: re-apply filter steps to a finished dataset.
 
-Thresholds are separate from scoring so they can change without model time: this reads a dataset written by
-datagen back into Samples, runs only filters (steps that need no backend), and writes a new dataset in the same
-layout. Kept rows keep their stored image and audio bytes untouched (only the score columns are added); rows a
-filter now drops go to `rejects/` with their reason, next to the rejects carried over from the source, so the
-funnel in `stats.json` still starts at the source records.
+Thresholds are separate from scoring so they can change without model time: the dataset is the `Source`
+(`DatasetSource`) of an ordinary `Pipeline` that runs only filters (steps that need no backend), and each shard
+is committed by the ordinary writer into a new dataset in the same layout. Kept rows keep their stored image and
+audio bytes untouched (only the score columns are added); rows a filter now drops go to `rejects/` with their
+reason, next to the rejects carried over from the source, so the funnel in `stats.json` still starts at the
+source records.
 
-Samples go through the filters one at a time in (shard, row) order in this one process, which makes stateful
-filters global and deterministic: `dedup` keeps the first occurrence in that order across the whole dataset.
+Shards run in order in this one process with the same step objects, so samples meet the filters in (shard, row)
+order, which makes stateful filters global and deterministic: `dedup` keeps the first occurrence in that order
+across the whole dataset.
 
 A curate manifest is the run manifest without input, output and backends (they come from the command):
 
