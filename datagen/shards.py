@@ -26,15 +26,12 @@ import pyarrow.parquet as pq
 
 from datagen.records import Rejected, Sample
 
-CORE_FEATURES: dict[str, Any] = {}
+CORE_FEATURES: dict[str, Any] = {}  # filled lazily: importing `datasets` costs ~1 s, which `validate` need not pay
 _SHARD_FILE = re.compile(r"^([^-.][^-]*)-(\d+)-of-(\d+)\.parquet$")  # {split|rejects}-NNNNN-of-NNNNN.parquet
 
 
 class LayoutError(FileNotFoundError):
     """A folder given as a finished dataset holds no data shards in datagen's layout."""
-
-
-# filled lazily: importing `datasets` costs ~1 s, which `validate` need not pay
 
 
 def core_features() -> dict[str, Any]:
