@@ -216,12 +216,8 @@ def _add_audit_parsers(sub: Any) -> None:
     c.set_defaults(func=cmd_calibrate_wer)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="datagen", description=__doc__)
-    p.add_argument("--version", action="version", version=f"datagen {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="log more")
-    sub = p.add_subparsers(dest="command", required=True)
-
+def _add_run_parsers(sub: Any) -> None:
+    """`run` and `validate`, which read the same manifest and overrides."""
     r = sub.add_parser("run", help="run a manifest: source → steps → sharded dataset (resumes where it stopped)")
     r.add_argument("manifest", help="run manifest (YAML)")
     r.add_argument("--input", help="input data file or folder (overrides input.path)")
@@ -262,6 +258,14 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--media-root")
     v.set_defaults(func=cmd_validate)
 
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="datagen", description=__doc__)
+    p.add_argument("--version", action="version", version=f"datagen {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    _add_run_parsers(sub)
     _add_export_parser(sub)
     _add_audit_parsers(sub)
 

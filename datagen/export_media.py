@@ -177,10 +177,8 @@ def write_jsonl(path: Path, records: Iterable[dict[str, Any]]) -> int:
 
 
 def split_of(root: Path) -> str:
-    names = sorted((root / "data").glob("*-of-*.parquet"))
-    if not names:
-        raise FileNotFoundError(f"{root}: no data/*.parquet shards; is this a datagen output folder?")
-    return names[0].name.split("-")[0]
+    """The split a finished dataset's data shards are named after (`LayoutError` if it has none)."""
+    return OutputDir.open(root).split
 
 
 __all__ = [

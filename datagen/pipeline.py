@@ -63,19 +63,20 @@ class ShardResult:
 class Pipeline:
     """Built from a validated manifest; `setup()` loads models once, then any number of shards run."""
 
-    def __init__(self, manifest: Any) -> None:
+    def __init__(self, manifest: Any, source: Source | None = None) -> None:
+        """`source`: what the shards are read from, if not the manifest's `input` (`datagen filter`: a dataset)."""
         self.manifest = manifest
         self.backends: dict[str, TimedBackend] = {
             name: TimedBackend(registry.backend_class(spec.engine)(spec, name=name))
             for name, spec in manifest.backends.items()
         }
         self.steps: list[Step] = [registry.step_class(cfg.step)(cfg, seed=manifest.seed) for cfg in manifest.steps]
-        self.source: Source = open_input(manifest.input)
+        self.source: Source = source if source is not None else open_input(manifest.input)
         self._ready = False
         self._setup_seconds = 0.0  # reported once, by the first shard after setup
 
     def meta_features(self) -> dict[str, Any]:
-        features: dict[str, Any] = {}
+        features: dict[str, Any] = dict(self.source.meta_features())
         for step in self.steps:
             features.update(step.features())
         return features
@@ -182,7 +183,7 @@ class Pipeline:
             for name, b in self.backends.items()
             if b.calls > backend_before[name][1]
         }
-        steps: dict[str, Any] = {}
+        steps: dict[str, Any] = self.source.step_figures(result.kept, result.rejected)
         for step in self.steps:
             if figures := step.stats_for_shard(result.kept, result.rejected):
                 steps[step.name] = add_figures(steps.get(step.name, {}), figures)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -70,6 +70,14 @@ class Source:
 
     def read(self, shard: ShardSpec) -> Iterator[Sample | Rejected]:
         raise NotImplementedError
+
+    def meta_features(self) -> dict[str, Any]:
+        """Score columns the records already carry (a finished dataset's), kept in the output; raw inputs: none."""
+        return {}
+
+    def step_figures(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
+        """Step figures for a shard from steps that ran before this source was written (see `Step.stats_for_shard`)."""
+        return {}
 
     def _fingerprint(self) -> str:
         return content_fingerprint(self.path, self.root)

@@ -21,16 +21,23 @@ MEDIA_TAG = re.compile(r"<(image|audio|video)>")
 
 @dataclass(slots=True, frozen=True)
 class Audio:
-    """Mono float32 waveform in [-1, 1]."""
+    """Mono float32 waveform in [-1, 1].
+
+    `wav`: the stored file this audio was decoded from (a finished dataset read back); written back as-is, since
+    decoding and re-encoding 16-bit PCM is not lossless. Audio a step changes is a new `Audio` without it.
+    """
 
     array: np.ndarray
     sampling_rate: int
+    wav: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def duration(self) -> float:
         return len(self.array) / float(self.sampling_rate)
 
     def to_wav_bytes(self) -> bytes:
+        if self.wav is not None:
+            return self.wav
         import soundfile as sf
 
         buf = io.BytesIO()
@@ -38,11 +45,12 @@ class Audio:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Audio:
+    def from_bytes(cls, data: bytes, *, keep: bool = False) -> Audio:
+        """`keep`: remember `data` as the audio's `wav` (a dataset read back, whose bytes must not change)."""
         import soundfile as sf
 
         array, sr = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
-        return cls(array=array.mean(axis=1).astype(np.float32), sampling_rate=int(sr))
+        return cls(array=array.mean(axis=1).astype(np.float32), sampling_rate=int(sr), wav=data if keep else None)
 
     def resampled(self, sampling_rate: int) -> Audio:
         """Resampling is needed by ASR engines that take one rate only (Whisper and Phi-4: 16 kHz)."""

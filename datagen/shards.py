@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterable, Mapping
@@ -26,6 +27,11 @@ import pyarrow.parquet as pq
 from datagen.records import Rejected, Sample
 
 CORE_FEATURES: dict[str, Any] = {}  # filled lazily: importing `datasets` costs ~1 s, which `validate` need not pay
+_SHARD_FILE = re.compile(r"^([^-.][^-]*)-(\d+)-of-(\d+)\.parquet$")  # {split|rejects}-NNNNN-of-NNNNN.parquet
+
+
+class LayoutError(FileNotFoundError):
+    """A folder given as a finished dataset holds no data shards in datagen's layout."""
 
 
 def core_features() -> dict[str, Any]:
@@ -141,11 +147,22 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class OutputDir:
-    """Names and commits the files of one run's output folder."""
+    """Names and commits the files of one run's output folder; `open` finds those of a finished one."""
 
     def __init__(self, root: Path, split: str = "train") -> None:
         self.root = root
         self.split = split
+
+    @classmethod
+    def open(cls, root: Path, split: str | None = None) -> OutputDir:
+        """A finished dataset's layout: its split is the name its data shards carry (the first, if several)."""
+        matches = (_SHARD_FILE.match(p.name) for p in sorted((root / "data").glob("*-of-*.parquet")))
+        names = [m[1] for m in matches if m and split in (None, m[1])]
+        if not names:
+            raise LayoutError(
+                f"{root}: no data/{split or '*'}-NNNNN-of-NNNNN.parquet shards; is this a folder datagen wrote?"
+            )
+        return cls(root, names[0])
 
     def data_path(self, index: int, count: int) -> Path:
         return self.root / "data" / shard_name("data", self.split, index, count)
@@ -190,7 +207,25 @@ class OutputDir:
             tmp.unlink(missing_ok=True)
 
     def data_files(self) -> list[Path]:
-        return sorted((self.root / "data").glob(f"{self.split}-*.parquet"))
+        return [path for path, _, _ in self._shard_files("data", self.split)]
 
     def reject_files(self) -> list[Path]:
-        return sorted((self.root / "rejects").glob("rejects-*.parquet"))
+        return [path for path, _, _ in self._shard_files("rejects", "rejects")]
+
+    def stray_files(self) -> list[Path]:
+        """Parquet files in data/ that are not this split's shards (another split's, or foreign ones)."""
+        shards = set(self.data_files())
+        return [p for p in sorted((self.root / "data").glob("*.parquet")) if p not in shards]
+
+    def shards(self) -> list[tuple[int, int]]:
+        """(index, count) of every shard with a data or a rejects file (a shard that dropped all has no rows)."""
+        found = {(i, n) for kind, prefix in (("data", self.split), ("rejects", "rejects"))
+                 for _, i, n in self._shard_files(kind, prefix)}  # fmt: skip
+        return sorted(found)
+
+    def _shard_files(self, kind: str, prefix: str) -> list[tuple[Path, int, int]]:
+        files = []
+        for path in sorted((self.root / kind).glob(f"{prefix}-*-of-*.parquet")):
+            if (match := _SHARD_FILE.match(path.name)) and match[1] == prefix:
+                files.append((path, int(match[2]), int(match[3])))
+        return files

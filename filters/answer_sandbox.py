@@ -227,6 +227,24 @@ class _CheckTimeout(BaseException):
     """BaseException so that sympy's broad `except Exception` blocks cannot swallow the timer."""
 
 
+def _confine() -> None:  # pragma: no cover - runs in the sandbox process
+    """Once the checker is imported: no memory beyond the cap, no files, no processes, no privileges."""
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    os.chdir("/")
+    if os.geteuid() == 0:  # root ignores RLIMIT_NPROC and owns every file: become `nobody` for the checks
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+        except OSError:
+            pass
+
+
 def _serve() -> None:  # pragma: no cover - exercised through the subprocess in tests
     import logging
     import resource
@@ -242,18 +260,7 @@ def _serve() -> None:  # pragma: no cover - exercised through the subprocess in 
 
     config = [LatexExtractionConfig(boxed_match_priority=0)]
 
-    resource.setrlimit(resource.RLIMIT_AS, (_MEMORY_LIMIT, _MEMORY_LIMIT))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    os.chdir("/")
-    if os.geteuid() == 0:  # root ignores RLIMIT_NPROC and owns every file: become `nobody` for the checks
-        try:
-            os.setgroups([])
-            os.setgid(65534)
-            os.setuid(65534)
-        except OSError:
-            pass
+    _confine()
 
     def on_alarm(signum: int, frame: object) -> None:
         raise _CheckTimeout

@@ -9,10 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from datagen.cli import main
+from datagen.dataset_source import read_dataset, sample_from_row
 from datagen.manifest import ManifestError, load_manifest
 from datagen.readers import SourceError
 from datagen.records import Rejected, Sample
-from datagen.refilter import filter_names, load_curate_manifest, read_dataset, refilter, sample_from_row
+from datagen.refilter import filter_names, load_curate_manifest, refilter
 from datagen.run import RunMismatchError, run
 from datagen.testing import fake_manifest, swift_record, tiny_png, write_manifest, write_swift_dataset
 

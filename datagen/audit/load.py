@@ -30,6 +30,7 @@ from datagen.audit.untrusted import (
     read_manifest,
     text_cell,
 )
+from datagen.shards import LayoutError, OutputDir
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +75,13 @@ def open_dataset(path: str | Path) -> DatasetFolder:
         files, base = [root], root.parent
     else:
         base = root
-        files = sorted((root / "data").glob("*.parquet")) or sorted(
-            p for p in root.rglob("*.parquet") if "rejects" not in p.parts and not p.name.startswith(".")
-        )
+        try:
+            layout = OutputDir.open(root)
+            files = layout.data_files() + layout.stray_files()  # a foreign file in data/ is read or reported
+        except LayoutError:  # a plain parquet folder: every parquet file below it, rejects aside
+            files = sorted(
+                p for p in root.rglob("*.parquet") if "rejects" not in p.parts and not p.name.startswith(".")
+            )
     if not files:
         raise FileNotFoundError(f"{root} holds no parquet files")
     unreadable = [p for p in files if not _readable(p)]
@@ -87,7 +92,7 @@ def open_dataset(path: str | Path) -> DatasetFolder:
     ours = "speech" in schema.names or (base / "run.json").exists()  # CoT/DPO runs have no speech column
     kind = "datagen" if "messages" in schema.names and ours else "parquet"
     folder = DatasetFolder(root=base, kind=kind, data_files=files)
-    folder.reject_files = [p for p in sorted((base / "rejects").glob("rejects-*.parquet")) if _readable(p)]
+    folder.reject_files = [p for p in OutputDir(base).reject_files() if _readable(p)]
     if unreadable:
         names = ", ".join(p.name for p in unreadable[:5])
         folder.missing.append(f"{len(unreadable)} unreadable parquet file(s) skipped ({names})")
