@@ -247,3 +247,17 @@ def test_pair_check_thresholds_are_validated(tmp_path: Path) -> None:
     )
     with pytest.raises(ValidationError, match="min_coverage"):
         SpokenPassageQAConfig(**base, pair_check={"min_coverage": 0.2})
+
+
+def test_a_passage_whose_pairs_all_fail_leaves_as_its_pair_rejects(tmp_path: Path) -> None:
+    reply = (
+        "Q: What is the daily rise and fall of the sea called?\nA: The daily rise and fall of the sea.\n"  # an echo
+        "Q: What are tides caused by?\nA: The pull of the Sun on the sea."  # a name the passage lacks
+    )
+    out, stats = _run(tmp_path, records=[RECORDS[1]], llm={"responses": {"Tides are": [reply]}})
+    assert _rejects(out) == {"tides#q0": "answer_echoes_question", "tides#q1": "answer_contradicts_passage"}
+    assert stats["kept"] == 0 and stats["dropped"] == {
+        "spoken_passage_qa:answer_echoes_question": 1,
+        "spoken_passage_qa:answer_contradicts_passage": 1,
+    }
+    assert "Sun" in stats["drop_examples"]["spoken_passage_qa:answer_contradicts_passage"]["detail"]

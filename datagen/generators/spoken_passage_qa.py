@@ -12,16 +12,16 @@ one `<audio>` tag per chunk + the question, the assistant turn = the answer.
 
 Drops of a passage: `missing_field`, `empty_text`, `passage_too_long`, `not_speakable`, `tts_failed`,
 `audio_too_long`, `asr_failed`, `wer_above_max` (only with this step's own `max_wer`: spares generation),
-`generation_failed`, `no_valid_pairs`. Drops of one pair (`{id}#q{k}`): `empty_pair`, `overlong_pair`,
-`malformed_pair`, `duplicate_pair`, `not_grounded`, the `check_pair` reasons (`degenerate_question`,
-`answer_echoes_question`, `question_not_in_passage`, `answer_contradicts_passage`, `answer_not_in_passage`,
-`answer_off_target`), and the speech reasons of its spoken question. A record's own pair is not checked (run the
-`qa_consistency` step for that).
+`generation_failed`, `no_valid_pairs` (no pair in the model's reply). Drops of one pair (`{id}#q{k}`):
+`empty_pair`, `overlong_pair`, `malformed_pair`, `duplicate_pair`, `not_grounded`, the `check_pair` reasons
+(`degenerate_question`, `answer_echoes_question`, `question_not_in_passage`, `answer_contradicts_passage`,
+`answer_not_in_passage`, `answer_off_target`), and the speech reasons of its spoken question. A passage whose
+pairs all fail leaves as those pair rejects, so stats count what each check removed. A record's own pair is not
+checked (run the `qa_consistency` step for that).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -144,11 +144,6 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         for p in live:
             self._judge(p, ledger)
         self._verify([p for p in live if p.source == "generated"], ledger)
-        for p in live:
-            if not any(v.keep for v in p.verdicts):
-                counts = Counter(v.reason for v in p.verdicts)
-                detail = ", ".join(f"{n} {reason}" for reason, n in counts.items()) or "no pairs"
-                ledger.fail(p.index, "no_valid_pairs", f"{len(p.verdicts)} pair(s): {detail}")
         if self.config.spoken_question:
             self._speak_questions([passages[i] for i in ledger.live(passages)], batch, speaker)
 
