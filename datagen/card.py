@@ -11,8 +11,11 @@ import yaml
 from datagen import __version__
 
 
-def drop_examples(rejects: list[Path], reasons: list[str], *, limit: int = 5) -> dict[str, dict[str, str]]:
-    """One example (id, detail) for each of the first `limit` drop reasons (`step:reason`), from the rejects."""
+def drop_examples(rejects: list[Path], reasons: list[str], *, limit: int | None = None) -> dict[str, dict[str, str]]:
+    """One example (id, detail) for each drop reason (`step:reason`; the first `limit` only), from the rejects.
+
+    Every reason by default: what each check removed is read from stats.json without opening the rejects.
+    """
     wanted = reasons[:limit]
     found: dict[str, dict[str, str]] = {}
     for path in rejects:

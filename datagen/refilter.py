@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from datagen import __version__, registry
+from datagen.card import drop_examples
 from datagen.dataset_source import DatasetSource
 from datagen.executors.local import commit_shard
 from datagen.manifest import (
@@ -178,6 +179,8 @@ def _finish(source: DatasetSource, manifest: Any, output: OutputDir) -> dict[str
         for name, b in old_stats.get("backend_seconds", {}).items()
     }
     stats["backends"] = old_stats.get("backends", {})
+    rejects = sorted((out / "rejects").glob("rejects-*.parquet"))  # the carried-over rejects and the new ones
+    stats["drop_examples"] = drop_examples(rejects, list(stats["dropped"]))
     for key, value in old_stats.items():  # what no step recomputed here describes the generation: carried over
         stats.setdefault(key, value)
     stats["filtered_from"] = {

@@ -25,7 +25,7 @@ from pydantic import Field
 
 from datagen.records import Rejected, Sample
 from datagen.steps import Filter, StepConfig, Verdict, drop, keep
-from filters.qa_scoring import Thresholds, check_pair, token_f1
+from filters.qa_scoring import PairCheck, Thresholds, check_pair, token_f1
 
 _MEDIA_TAG = re.compile(r"<(?:image|audio|video)>")
 _SCORES = (
@@ -37,6 +37,8 @@ _SCORES = (
     "question_sentence",
     "answer_sentence",
 )
+# the meta each scored record carries (also written by the SQA/SQQA generators, which apply the same check)
+QA_SCHEMA = {f"qa_{k}": "int64" if k.endswith("_sentence") else "float64" for k in _SCORES}
 _JUDGE_SYSTEM = "You answer questions about a passage. Reply with the shortest answer the passage gives, nothing else."
 _JUDGE_USER = "Passage:\n{passage}\n\nQuestion: {question}\nAnswer:"
 
@@ -106,7 +108,7 @@ class QAConsistency(Filter):
             cfg.min_question_coverage, cfg.min_answer_grounding, cfg.min_answer_alignment, cfg.check_negation
         )
         check = check_pair(passage, question, answer, thresholds)
-        scores = {**_empty(), **{f"qa_{k}": v for k, v in check.scores.items()}}
+        scores = qa_meta(check)
         return keep(**scores) if check.keep else drop(check.reason, check.detail, **scores)
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
@@ -147,8 +149,14 @@ class QAConsistency(Filter):
         return scored
 
 
+def qa_meta(check: PairCheck | None) -> dict[str, Any]:
+    """`check`'s scores as `qa_*` meta, every key present (None = not scored), so all records share one schema."""
+    scores = check.scores if check else {}
+    return {f"qa_{k}": scores.get(k) for k in _SCORES}
+
+
 def _empty() -> dict[str, Any]:
-    return {f"qa_{k}": None for k in _SCORES}
+    return qa_meta(None)
 
 
 def _pair(sample: Sample) -> tuple[str, str, str] | Verdict:

@@ -104,3 +104,43 @@ def test_wer_gate_applies_to_spoken_questions(tmp_path: Path) -> None:
     out, stats = _run(tmp_path, {}, asr={"word_error_rate": 1.0})
     assert stats["kept"] == 0
     assert {r for r in _rejects(out).values()} == {"wer_above_max", *EXPECTED_REJECTS.values()}
+
+
+BEES = (
+    "Honeybees live in colonies with one queen. Workers gather nectar and pollen from flowers, and they fly "
+    "far to find them. Nectar is stored in wax cells, where it slowly thickens into honey."
+)
+# (question, written answer, the generator's spoken rewrite, drop reason with the default pair_check or None)
+REWRITES = [
+    ("What do workers gather?", "Workers gather nectar and pollen.", "They gather nectar and pollen.", None),
+    ("How many queens live in colonies?", "One queen.", "Two queens live in colonies.", "answer_contradicts_passage"),
+    ("What does nectar thicken into?", "Honey.", "Nectar thickens into something.", "answer_echoes_question"),
+    ("Where is nectar stored?", "In wax cells.", "It is stored in colonies with one queen.", "answer_unfaithful"),
+]
+
+
+@pytest.mark.parametrize("pair_check", [{}, None])
+def test_rewritten_answers_are_checked_against_the_source_passage(tmp_path: Path, pair_check: dict | None) -> None:
+    records = [
+        {"id": f"bees-{k}", "passage": BEES, "question": q, "answer": a} for k, (q, a, _, _) in enumerate(REWRITES)
+    ]
+    records.append({"id": "no-passage", "question": "What do workers gather?", "answer": "Nectar."})
+    llm = {"responses": {a: [r] for _, a, r, _ in REWRITES}, "default": ["Workers gather nectar."]}
+    data = write_jsonl(tmp_path / "data" / "qa.jsonl", records)
+    step = {"step": "speech_qa", "answer_style": "spoken", "generator": "llm", "pair_check": pair_check}
+    manifest = fake_speech_step_manifest(step, data, tmp_path / "out", llm=llm)
+    run(load_manifest(write_manifest(tmp_path / "m.yaml", manifest)))
+    expected = {f"bees-{k}": reason for k, (_, _, _, reason) in enumerate(REWRITES)}
+    if pair_check is None:  # off: only the rewrite's faithfulness to the written answer is checked
+        expected = {k: r if r == "answer_unfaithful" else None for k, r in expected.items()}
+    rejects = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "rejects").to_pylist()}
+    kept = {r["id"]: r for r in pq.read_table(tmp_path / "out" / "data").to_pylist()}
+    assert {k: r["reason"] for k, r in rejects.items()} == {k: r for k, r in expected.items() if r}
+    assert set(kept) == {k for k, r in expected.items() if r is None} | {"no-passage"}
+    assert kept["no-passage"]["qa_answer_grounding"] is None  # no passage: nothing to check against
+    assert (kept["bees-0"]["qa_answer_grounding"] == 1.0) == (pair_check is not None)
+    for k, (_, _, rewrite, reason) in enumerate(REWRITES):
+        row = rejects.get(f"bees-{k}")
+        if row and reason != "answer_unfaithful":  # the rewrite, then the evidence; scores kept on the reject
+            assert row["detail"].startswith(f"{rewrite!r}: ") and len(row["detail"]) > len(rewrite) + 6
+            assert json.loads(row["meta"])["qa_answer_novelty"] is not None

@@ -69,7 +69,9 @@ def test_shipped_spoken_passage_qa_on_real_engines(tmp_path: Path) -> None:
     from datasets import load_dataset
 
     out, stats = _shipped(tmp_path, "spoken_passage_qa.yaml", 2)
-    pair_reasons = {"duplicate_pair", "not_grounded", "empty_pair", "overlong_pair", "no_valid_pairs"}
+    pair_reasons = {"duplicate_pair", "not_grounded", "empty_pair", "overlong_pair", "malformed_pair", "no_valid_pairs"}
+    pair_reasons |= {"degenerate_question", "answer_echoes_question", "question_not_in_passage"}
+    pair_reasons |= {"answer_contradicts_passage", "answer_not_in_passage", "answer_off_target"}
     assert {k.split(":")[1] for k in stats["dropped"]} <= SPEECH_REASONS | pair_reasons
     assert stats["backend_seconds"]["smollm2"]["calls"] >= 1  # both passages were heard well enough to ask about
     ds = load_dataset(str(out))["train"]

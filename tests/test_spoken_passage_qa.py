@@ -126,8 +126,15 @@ def test_spoken_question_adds_its_audio_after_the_passage(tmp_path: Path) -> Non
     assert content == "<audio>" * 4  # passage clips, then the spoken question
 
 
-@pytest.mark.parametrize(("mode", "kept"), [("verifier", {"bees#q0", "bees#q2"}), ("both", {"bees#q0"})])
-def test_verifier_prompt_judges_pairs(tmp_path: Path, mode: str, kept: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("mode", "pair_check", "kept"),
+    [
+        ("verifier", None, {"bees#q0", "bees#q2"}),  # the verifier alone lets Shakespeare through
+        ("verifier", {}, {"bees#q0"}),  # check_pair stops him first: the passage never says who wrote it
+        ("both", None, {"bees#q0"}),
+    ],
+)
+def test_verifier_prompt_judges_pairs(tmp_path: Path, mode: str, pair_check: dict | None, kept: set[str]) -> None:
     llm = {
         "responses": {  # the verify prompt holds the passage too: its keys come first
             "Answer: Nectar and pollen": ["Yes."],
@@ -136,7 +143,8 @@ def test_verifier_prompt_judges_pairs(tmp_path: Path, mode: str, kept: set[str])
             "Honeybees live": [BEES_REPLY],
         },
     }
-    out, _ = _run(tmp_path, {"grounding": mode, "pairs_per_passage": 5}, records=RECORDS[:1], llm=llm)
+    step = {"grounding": mode, "pairs_per_passage": 5, "pair_check": pair_check}
+    out, _ = _run(tmp_path, step, records=RECORDS[:1], llm=llm)
     rows = {r["id"]: r for r in pq.read_table(out / "data").to_pylist()}
     assert set(rows) == kept
     assert rows["bees#q0"]["verified"] is True and rows["bees#q0"]["prompts"][1].startswith("sqa_verify@v1:")
@@ -177,3 +185,79 @@ def test_several_sampled_replies_pool_their_pairs(tmp_path: Path) -> None:
     questions = [r["messages"][0]["content"].replace("<audio>", "") for r in kept.values()]
     assert len(questions) == len(set(questions)) >= 2  # sampling gave several distinct questions
     assert set(rejects.values()) <= {"duplicate_pair"}
+
+
+# a generated pair -> the reason it is dropped with (None = kept); what the pair check rejects before any audio
+PAIR_CHECKS = [
+    ("What do workers gather?", "Nectar and pollen from flowers.", None),
+    ("What does nectar slowly thicken into?", "Honey, in wax cells.", None),
+    ("Where does nectar thicken into honey?", "In colonies with one queen.", "answer_off_target"),
+    ("How many queens live in colonies?", "Two queens live in colonies.", "answer_contradicts_passage"),
+    ("What do bumblebees eat in winter?", "Honey stored in wax cells.", "question_not_in_passage"),
+    ("What do the workers fly far to find?", "They fly far to find something.", "answer_echoes_question"),
+    ("Is nectar stored in wax cells?", "Yes, nectar is stored in wax cells.", "degenerate_question"),
+    ("Who leads a colony of honeybees?", "Workers lead it, not a queen.", "answer_contradicts_passage"),
+    ("Who wrote about honeybees?", "William Shakespeare.", "not_grounded"),  # the older lexical check comes first
+]
+
+
+@pytest.mark.parametrize("pair_check", [{}, {"min_answer_alignment": 0.0}, None])
+def test_pair_check_rejects_pairs_before_their_question_is_spoken(tmp_path: Path, pair_check: dict | None) -> None:
+    reply = "\n".join(f"Q: {q}\nA: {a}" for q, a, _ in PAIR_CHECKS)
+    llm = {"responses": {"Honeybees live": [reply]}}
+    step = {"pairs_per_passage": 20, "spoken_question": True, "pair_check": pair_check}
+    out, stats = _run(tmp_path, step, records=RECORDS[:1], llm=llm)
+    expected = {f"bees#q{k}": reason for k, (_, _, reason) in enumerate(PAIR_CHECKS)}
+    if pair_check is None:  # off: only the lexical grounding check remains
+        expected = {k: r if r == "not_grounded" else None for k, r in expected.items()}
+    elif pair_check.get("min_answer_alignment") == 0.0:  # an answer from another sentence is let through
+        expected = {k: None if r == "answer_off_target" else r for k, r in expected.items()}
+    rejects = {r["id"]: r for r in pq.read_table(out / "rejects").to_pylist()}
+    kept = {r["id"]: r for r in pq.read_table(out / "data").to_pylist()}
+    assert {k: r["reason"] for k, r in rejects.items()} == {k: r for k, r in expected.items() if r}
+    assert set(kept) == {k for k, r in expected.items() if r is None}
+    for row in rejects.values():  # no audio was spent on a rejected pair's question
+        assert {s["part"] for s in json.loads(row["meta"])["speech"]} == {"passage"}
+    for row in kept.values():
+        assert [s["part"] for s in row["speech"]][-1] == "question"
+        scored = pair_check is not None
+        assert (row["qa_question_coverage"] is not None) == scored
+        if scored:  # scores in meta, so `datagen filter` can re-gate them
+            assert row["qa_answer_alignment"] >= pair_check.get("min_answer_alignment", 0.5)
+        else:
+            assert row["qa_answer_alignment"] is None
+    checked = {k: r for k, r in rejects.items() if r["reason"] != "not_grounded"}
+    for row in checked.values():  # the evidence: the pair, then what the check found
+        question = row["messages"][0]["content"].replace("<audio>", "")
+        assert row["detail"].startswith(repr(question)) and ": " in row["detail"]
+        assert json.loads(row["meta"])["qa_answer_novelty"] is not None
+    for key, n in stats["dropped"].items():
+        assert n == sum(1 for r in rejects.values() if f"spoken_passage_qa:{r['reason']}" == key)
+
+
+def test_pair_check_thresholds_are_validated(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from datagen.generators.spoken_passage_qa import SpokenPassageQAConfig
+
+    base = {"voices": [{"tts": "tts"}], "asr": "asr", "generator": "llm"}
+    assert SpokenPassageQAConfig(**base).pair_check.min_question_coverage == 0.5
+    assert (
+        SpokenPassageQAConfig(**base, pair_check={"min_question_coverage": 0.2}).pair_check.min_question_coverage == 0.2
+    )
+    with pytest.raises(ValidationError, match="min_coverage"):
+        SpokenPassageQAConfig(**base, pair_check={"min_coverage": 0.2})
+
+
+def test_a_passage_whose_pairs_all_fail_leaves_as_its_pair_rejects(tmp_path: Path) -> None:
+    reply = (
+        "Q: What is the daily rise and fall of the sea called?\nA: The daily rise and fall of the sea.\n"  # an echo
+        "Q: What are tides caused by?\nA: The pull of the Sun on the sea."  # a name the passage lacks
+    )
+    out, stats = _run(tmp_path, records=[RECORDS[1]], llm={"responses": {"Tides are": [reply]}})
+    assert _rejects(out) == {"tides#q0": "answer_echoes_question", "tides#q1": "answer_contradicts_passage"}
+    assert stats["kept"] == 0 and stats["dropped"] == {
+        "spoken_passage_qa:answer_echoes_question": 1,
+        "spoken_passage_qa:answer_contradicts_passage": 1,
+    }
+    assert "Sun" in stats["drop_examples"]["spoken_passage_qa:answer_contradicts_passage"]["detail"]

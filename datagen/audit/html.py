@@ -12,6 +12,7 @@ from html import escape
 from typing import Any
 
 from datagen.audit import plots
+from datagen.audit.drops import drops_html
 from datagen.audit.report import Audit
 
 MAX_AUDIO_BYTES = 2_000_000  # a longer clip is not embedded (the page stays small enough to open anywhere)
@@ -47,6 +48,7 @@ audio{width:220px;height:32px} .worst img{max-width:120px;max-height:120px}
 SECTIONS = [
     ("summary", "Summary"),
     ("funnel", "Yield funnel"),
+    ("drops", "Drop reasons"),
     ("wer", "WER"),
     ("calibration", "WER threshold"),
     ("duration", "Durations"),
@@ -141,6 +143,7 @@ def render_html(audit: Audit, media: dict[tuple[str, int], dict[str, bytes | Non
     body = [
         _summary(r),
         _funnel(r),
+        drops_html(r),
         _wer(r, audit),
         _calibration(r),
         _duration(r, audit),

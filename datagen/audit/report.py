@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from datagen.audit.drops import drops_section
 from datagen.audit.load import DatasetFolder, open_dataset, read_tables
 from datagen.calibrate import DEFAULT_THRESHOLDS, calibrate_turns
 from datagen.stats import summarize as _summarize
@@ -77,6 +78,7 @@ def build_audit(
     from datagen.audit.voice_map import voice_diversity_section
 
     report["voice_diversity"] = voice_diversity_section(folder, turns, voice_clips)
+    report["drops"] = drops_section(folder, report["funnel"])
     if report["pass_rate"] is None:
         report["dataset"]["missing"].append("pass_rate in meta: no pass@N section (only CoT data carries it)")
     return Audit(folder, records, turns, report)

@@ -16,6 +16,7 @@ from typing import Any
 MAX_JSON_BYTES = 16 << 20  # stats.json / run.json of a large run are a few KB
 MAX_TEXT_CHARS = 4000  # a spoken query or transcript is a few hundred characters
 MAX_LABEL_CHARS = 200  # engine, voice, model, step and reason names
+MAX_DETAIL_CHARS = 300  # a reject's detail names its evidence (a pair, an equation, a WER): one line of it is shown
 
 
 def read_capped(path: Path, limit: int) -> str | None:
@@ -82,6 +83,12 @@ def label(value: Any) -> str | None:
     return str(value)[:MAX_LABEL_CHARS]
 
 
+def drop_example(rid: Any, detail: Any) -> dict[str, str]:
+    """An example of a drop reason: a short id and one line of its detail (both from the data)."""
+    one_line = " ".join((text_cell(detail) or "").split())
+    return {"id": (text_cell(rid) or "")[:MAX_LABEL_CHARS], "detail": one_line[:MAX_DETAIL_CHARS]}
+
+
 def count(value: Any) -> int | None:
     """A non-negative whole count, else None."""
     n = number(value)
@@ -140,6 +147,10 @@ def clean_stats(stats: dict[str, Any] | None) -> dict[str, Any] | None:
         (stats.get("contamination") or {}).get("by_benchmark") if isinstance(stats.get("contamination"), dict) else None
     )
     out["contamination"] = _names(by_benchmark, count) or None
+    examples = stats.get("drop_examples")
+    out["drop_examples"] = _names(
+        examples, lambda v: drop_example(v.get("id"), v.get("detail")) if isinstance(v, dict) else None
+    )
     sampling = stats.get("rejection_sampling")
     out["rejection_sampling"] = _names(sampling, number) or None if isinstance(sampling, dict) else None
     return {k: v for k, v in out.items() if v is not None}

@@ -5,8 +5,10 @@ spoken by the voice pool and transcribed by the verifier (meta `wer`, `speech`; 
 `answer_style: spoken` a generator rewrites the answer as a short spoken-style reply (prompt template
 `sqqa_spoken_answer`); the written answer stays in `answer_original`, the template ref in `prompts` and the
 model in `generator`; a rewrite whose words are mostly not in the question + written answer is dropped
-(`answer_unfaithful`, score in `answer_grounding`). Drops: `empty_text`, `not_speakable`, `missing_answer`,
-`tts_failed`, `audio_too_long`, `asr_failed`, `generation_failed`, `answer_unfaithful`.
+(`answer_unfaithful`, score in `answer_grounding`). A record with a source passage (meta `passage`) also has its
+rewrite judged by `filters.qa_scoring.check_pair` against it (`pair_check`; scores in `qa_*` meta; a failing
+rewrite is dropped with the check's reason). Drops: `empty_text`, `not_speakable`, `missing_answer`, `tts_failed`,
+`audio_too_long`, `asr_failed`, `generation_failed`, `answer_unfaithful`, and the `check_pair` reasons.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
 from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
+from filters.qa_consistency import QA_SCHEMA, qa_meta
 from filters.qa_pairs import grounding
+from filters.qa_scoring import PairCheck, Thresholds, check_pair
 
 _MARKDOWN = re.compile(r"[*_`#>|~]+|^\s*[-•]\s+", re.MULTILINE)
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:])")
@@ -40,6 +44,10 @@ class SpeechQAConfig(SpeechConfig):
     max_new_tokens: int = Field(96, ge=1)
     min_answer_grounding: float = Field(
         0.5, ge=0, le=1, description="share of the rewritten answer's words found in the question + written answer"
+    )
+    pair_check: Thresholds | None = Field(
+        Thresholds(),
+        description="check_pair thresholds for rewritten answers of records with a `passage`; null = off",
     )
 
     @model_validator(mode="after")
@@ -65,6 +73,7 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
         "answer_grounding": "float64",
         "prompts": ["string"],
         "generator": "string",
+        **QA_SCHEMA,
     }
 
     @classmethod
@@ -101,7 +110,7 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
 
     def _answers(
         self, batch: Sequence[Sample], planned: dict[int, tuple[Utterance, int]], ledger: Ledger
-    ) -> dict[int, tuple[str, float]]:
+    ) -> dict[int, tuple[str, float, PairCheck | None]]:
         """Spoken-style answers (with their grounding) for the samples still alive (model time only for those)."""
         if self.config.answer_style != "spoken":
             return {}
@@ -130,18 +139,35 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
                 ledger.fail(
                     i, "answer_unfaithful", f"grounding {score} < {self.config.min_answer_grounding}: {text[:200]!r}"
                 )
+                continue
+            check = self._passage_check(batch[i], batch[i].messages[planned[i][0].turn].content, text)
+            if check is not None and not check.keep:
+                ledger.fail(i, check.reason, f"{text[:120]!r}: {check.detail}", **qa_meta(check))
             else:
-                out[i] = (text, score)
+                out[i] = (text, score, check)
         return out
 
+    def _passage_check(self, sample: Sample, question: str, answer: str) -> PairCheck | None:
+        """Does the rewrite still answer the question from the record's source passage? None: no passage."""
+        passage = sample.meta.get("passage")
+        if self.config.pair_check is None or not isinstance(passage, str) or not passage.strip():
+            return None
+        return check_pair(passage, strip_tags(question), answer, self.config.pair_check)
+
     def _assemble(
-        self, sample: Sample, u: Utterance, answer_turn: int, new_answer: tuple[str, float] | None, speaker: Speaker
+        self,
+        sample: Sample,
+        u: Utterance,
+        answer_turn: int,
+        new_answer: tuple[str, float, PairCheck | None] | None,
+        speaker: Speaker,
     ) -> Sample:
         messages = list(sample.messages)
         audios = list(sample.audios)
         messages[u.turn] = Message(messages[u.turn].role, messages[u.turn].content, audio=len(audios))
         audios.append(u.audio)
         meta: dict[str, Any] = {"answer_original": None, "answer_grounding": None, "prompts": [], "generator": None}
+        meta.update(qa_meta(new_answer[2] if new_answer else None))
         if new_answer is not None:
             meta["answer_original"] = messages[answer_turn].content
             meta["answer_grounding"] = new_answer[1]

@@ -4,19 +4,24 @@ Reads `passage` (passage records; a record's own `question`/`answer` is used as 
 The passage is cut into chunks under `max_audio_seconds` (`datagen.chunking`), each spoken by one voice of the
 pool and verified by the ASR (meta `wer` = worst chunk, `speech` per chunk). A generator then writes
 `pairs_per_passage` pairs per reply (`samples` replies) grounded in the passage (template `sqa_pairs`), parsed
-and filtered by `filters.qa_pairs` (and optionally judged by a verifier prompt, `sqa_verify`). Each kept pair is
+and filtered by `filters.qa_pairs`, then by `filters.qa_scoring.check_pair` (`pair_check`: does the answer answer
+the question from the passage; scores in `qa_*` meta) before any audio or verifier time is spent on them, and
+optionally judged by a verifier prompt, `sqa_verify`. Each kept pair is
 `{passage_id}#q{k}`: audios = the passage chunks (+ the spoken question with `spoken_question`), the user turn =
 one `<audio>` tag per chunk + the question, the assistant turn = the answer.
 
 Drops of a passage: `missing_field`, `empty_text`, `passage_too_long`, `not_speakable`, `tts_failed`,
 `audio_too_long`, `asr_failed`, `wer_above_max` (only with this step's own `max_wer`: spares generation),
-`generation_failed`, `no_valid_pairs`. Drops of one pair (`{id}#q{k}`): `empty_pair`, `overlong_pair`,
-`malformed_pair`, `duplicate_pair`, `not_grounded`, and the speech reasons of its spoken question.
+`generation_failed`, `no_valid_pairs` (no pair in the model's reply). Drops of one pair (`{id}#q{k}`):
+`empty_pair`, `overlong_pair`, `malformed_pair`, `duplicate_pair`, `not_grounded`, the `check_pair` reasons
+(`degenerate_question`, `answer_echoes_question`, `question_not_in_passage`, `answer_contradicts_passage`,
+`answer_not_in_passage`, `answer_off_target`), and the speech reasons of its spoken question. A passage whose
+pairs all fail leaves as those pair rejects, so stats count what each check removed. A record's own pair is not
+checked (run the `qa_consistency` step for that).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,7 +42,9 @@ from datagen.speech import (
     speech_schema,
     voice_problem,
 )
+from filters.qa_consistency import QA_SCHEMA, qa_meta
 from filters.qa_pairs import PairVerdict, QAPair, judge_pairs, parse_pairs, parse_verdict
+from filters.qa_scoring import Thresholds, check_pair
 
 _QUESTION_VOICE = 1000  # voice-draw key of the spoken questions (the passage reader is key 0)
 
@@ -55,6 +62,9 @@ class SpokenPassageQAConfig(SpeechConfig):
         "lexical", description="how a generated answer must be supported by the passage"
     )
     min_grounding: float = Field(0.6, ge=0, le=1, description="lexical: share of answer words found in the passage")
+    pair_check: Thresholds | None = Field(
+        Thresholds(), description="check_pair thresholds for generated pairs (filters.qa_scoring); null = off"
+    )
     verifier: str | None = Field(None, description="text generator that judges pairs (default: generator)")
     verify_prompt: str = Field("sqa_verify", description="verifier prompt template")
     max_question_chars: int = Field(300, ge=1)
@@ -95,6 +105,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         "pair_index": "int32",
         "grounding": "float64",
         "verified": "bool",
+        **QA_SCHEMA,
     }
 
     @classmethod
@@ -133,11 +144,6 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         for p in live:
             self._judge(p, ledger)
         self._verify([p for p in live if p.source == "generated"], ledger)
-        for p in live:
-            if not any(v.keep for v in p.verdicts):
-                counts = Counter(v.reason for v in p.verdicts)
-                detail = ", ".join(f"{n} {reason}" for reason, n in counts.items()) or "no pairs"
-                ledger.fail(p.index, "no_valid_pairs", f"{len(p.verdicts)} pair(s): {detail}")
         if self.config.spoken_question:
             self._speak_questions([passages[i] for i in ledger.live(passages)], batch, speaker)
 
@@ -206,6 +212,8 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
             max_answer_chars=cfg.max_answer_chars,
             check_grounding=p.source == "generated" and cfg.grounding in ("lexical", "both"),
         )
+        if p.source == "generated" and cfg.pair_check is not None:
+            p.verdicts = [_checked(v, p.text, cfg.pair_check) if v.keep else v for v in p.verdicts]
         for k, v in enumerate(p.verdicts):
             if not v.keep:
                 ledger.fail((p.index, k), v.reason, _pair_detail(v))
@@ -278,6 +286,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
                 "pair_index": k,
                 "grounding": v.scores.get("grounding"),
                 "verified": v.scores.get("verified"),
+                **{key: v.scores.get(key) for key in QA_SCHEMA},
             }
             tags = "<audio>" * len(p.chunks)
             messages = (Message("user", f"{tags}{v.pair.question}"), Message("assistant", v.pair.answer))
@@ -298,8 +307,17 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         return out
 
 
+def _checked(v: PairVerdict, passage: str, thresholds: Thresholds) -> PairVerdict:
+    """`v` judged by `check_pair` too: its `qa_*` scores added, its reason and evidence if the check fails."""
+    check = check_pair(passage, v.pair.question, v.pair.answer, thresholds)
+    scores = {**v.scores, **qa_meta(check), "qa_detail": check.detail}
+    return PairVerdict(v.pair, check.keep, check.reason, scores)
+
+
 def _pair_detail(v: PairVerdict) -> str:
     q = v.pair.question[:80]
     if v.reason == "not_grounded":
         return f"{q!r}: grounding {v.scores.get('grounding')}, verified {v.scores.get('verified')}"
+    if v.scores.get("qa_detail"):
+        return f"{q!r} -> {v.pair.answer[:80]!r}: {v.scores['qa_detail']}"
     return repr(q)
