@@ -109,7 +109,9 @@ class SpeechStep(Step[S]):
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
         entries: dict[str, Any] = {"voices": dict(Counter(totals.get("voices", {})).most_common())}
-        quality = {k: totals[k] for k in ("retried", "rescued", "resynthesized", "mos_seconds") if k in totals}
+        quality = {k: totals[k] for k in ("retried", "rescued", "resynthesized") if k in totals}
+        if "mos_seconds" in totals:
+            quality["mos_seconds"] = round(totals["mos_seconds"], 3)
         if quality:
             entries["speech_quality"] = quality
         return entries
