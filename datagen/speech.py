@@ -98,13 +98,14 @@ class SpeechStep(Step[S]):
 
     def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
         heard = Counter(f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp)
-        figures = {**super().stats_for_shard(kept, rejected), "voices": dict(heard)}
-        if self.config.attempts > 1:
-            dropped = [r.sample for r in rejected if r.sample is not None]
-            figures["rescued"] = sum(_retried(s) for s in kept)
-            figures["retried"] = figures["rescued"] + sum(_retried(s) for s in dropped)
-            figures.setdefault("resynthesized", 0)
-        return figures
+        rescued = sum(_retried(s) for s in kept)  # from the records alone: `datagen filter` reports it too
+        retried = rescued + sum(_retried(r.sample) for r in rejected if r.sample is not None)
+        return {
+            **super().stats_for_shard(kept, rejected),
+            "voices": dict(heard),
+            "retried": retried,
+            "rescued": rescued,
+        }
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
@@ -310,7 +311,8 @@ class Speaker:
                     t.problem, t.detail = "audio_too_long", f"{u.label}: {t.audio.duration:.1f} s"
                 if t.problem and last:
                     self._give_up(group, u)
-        live = [u for u in takes if u.owner not in self.ledger and not u.takes[-1].problem]
+        whole = [g for g in groups if not any(u.takes[-1].problem for u in g)]  # one bad chunk: no ASR for the rest
+        live = [u for g in whole for u in g if u.owner not in self.ledger]
         transcripts = self.asr.transcribe([u.takes[-1].audio for u in live]) if live else []
         packed = getattr(self.asr, "last_packed", None)  # engines that pack short clips into one window say so
         if not isinstance(packed, list | tuple) or len(packed) != len(live):

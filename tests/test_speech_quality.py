@@ -195,6 +195,7 @@ def test_utterances_sharing_a_voice_key_are_taken_again_together(fake_mos: None)
     assert 0 not in sp.ledger
     assert {(u.kept, u.voice.backend, u.voice.speed) for u in chunks} == {(1, "high", chunks[0].voice.speed)}
     assert [len(u.takes) for u in chunks] == [2, 2, 2]
+    assert [u.takes[0].transcript for u in chunks] == [None, None, None]  # a lost round gets no ASR time
 
 
 def test_hard_failure_on_every_take_is_rejected_with_the_count() -> None:
