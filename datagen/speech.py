@@ -1,8 +1,16 @@
 """The shared "speak, verify, score" path of every speech generator.
 
 A generator plans `Utterance`s (text + a seeded voice draw), `Speaker.run` synthesizes them batched per voice
-backend, adds the voice's noise, checks the duration, transcribes everything still alive in one ASR batch, and
-`Speaker.provenance` turns each into the per-turn `speech` dict (with the noise's SNR, None when clean).
+backend, adds the voice's noise, checks the duration, transcribes everything still alive in one ASR batch, scores
+each take (WER of the transcript against the spoken form; DNSMOS with `mos: true`), and `Speaker.provenance` turns
+each into the per-turn `speech` dict (with the noise's SNR, None when clean).
+
+The speakable form (`datagen.speakable`) is what is spoken and what the transcript is scored against; the text turn
+keeps the original. With `attempts: N`, a take that fails the retry thresholds (`retry_max_wer`, `retry_min_mos`),
+the length limit, the synthesizer or the verifier is spoken again by the next voice of the pool, up to N takes;
+the first passing take is kept (else the best one), and every take is in the provenance (`attempts`). Those
+thresholds only decide whether to try again: the gate steps (`max_wer`, `min_mos`) still decide what is kept.
+
 Failures go into the generator's `Ledger` against the utterance's owner (a batch index, or any key such as
 `(passage, pair)`) with stable reasons — `empty_text`, `not_speakable`, `tts_failed`, `audio_too_long`,
 `asr_failed` — so each generator only decides what a failure means for its records.
@@ -11,20 +19,24 @@ Failures go into the generator's `Ledger` against the utterance's owner (a batch
 from __future__ import annotations
 
 import re
+import time
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, TypeVar
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from datagen.backends.base import Voice, model_name
+from datagen.backends.base import BackendError, Voice, model_name
 from datagen.ledger import Ledger
 from datagen.records import Audio, Rejected, Sample
-from datagen.speakable import speakable
+from datagen.speakable import speakable, unspeakable_reason
 from datagen.steps import Step, StepConfig
+from datagen.takes import Take, Utterance, keep_best
 from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
+from filters.mos import DnsMos, MosScores
+from filters.mos import unavailable_reason as mos_unavailable
 from filters.text_stats import english_share, foreign_share, words
 from filters.wer import wer
 
@@ -36,11 +48,21 @@ _MIN_FOREIGN_SHARE = 0.15
 
 
 class SpeechConfig(StepConfig):
-    """The options every speech generator shares (a voice pool, a verifier, an audio limit)."""
+    """The options every speech generator shares (a voice pool, a verifier, an audio limit, quality and retries)."""
 
     voices: list[VoiceChoice] = Field(min_length=1, description="the voice pool; each names a synthesizer backend")
     asr: str = Field(description="name of the transcriber backend that verifies the speech")
     max_audio_seconds: float = Field(30.0, gt=0, description="longer audio is dropped (audio_too_long)")
+    mos: bool = Field(True, description="score every spoken turn with DNSMOS (needs speechmos); false is faster")
+    attempts: int = Field(1, ge=1, le=10, description="takes per turn: a failed take is spoken by the next voice")
+    retry_max_wer: float | None = Field(None, ge=0, description="a take above this WER is spoken again")
+    retry_min_mos: float | None = Field(None, ge=1, le=5, description="a take below this DNSMOS OVRL is spoken again")
+
+    @model_validator(mode="after")
+    def _mos_for_retries(self) -> SpeechConfig:
+        if self.retry_min_mos is not None and not self.mos:
+            raise ValueError("retry_min_mos needs mos: true (the takes must be scored)")
+        return self
 
 
 def speech_backend_refs(config: Any) -> list[tuple[str, str, str]]:
@@ -55,7 +77,9 @@ class SpeechStep(Step[S]):
     """Base of the speech generators: the voice pool and verifier backends, a warm-up, and the voices heard.
 
     A subclass adds its own backends by extending `backend_refs`; `voices` in stats.json counts the
-    `engine:voice` of every utterance in the kept records' `speech` meta.
+    `engine:voice` of every utterance in the kept records' `speech` meta, and `speech_quality` the records that
+    needed more than one take (`retried`), those of them kept (`rescued`), the extra takes spoken
+    (`resynthesized`) and the DNSMOS time (`mos_seconds`).
     """
 
     @classmethod
@@ -64,15 +88,50 @@ class SpeechStep(Step[S]):
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)
+        if self.config.mos:
+            if reason := mos_unavailable():
+                raise BackendError(
+                    f"step {self.name}: mos: true scores speech with DNSMOS, but {reason} (or mos: false)"
+                )
+            DnsMos.load()
         warm_up()
 
     def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
         heard = Counter(f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp)
-        return {**super().stats_for_shard(kept, rejected), "voices": dict(heard)}
+        rescued = sum(_retried(s) for s in kept)  # from the records alone: `datagen filter` reports it too
+        retried = rescued + sum(_retried(r.sample) for r in rejected if r.sample is not None)
+        return {
+            **super().stats_for_shard(kept, rejected),
+            "voices": dict(heard),
+            "retried": retried,
+            "rescued": rescued,
+        }
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
-        return {"voices": dict(Counter(totals.get("voices", {})).most_common())}
+        entries: dict[str, Any] = {"voices": dict(Counter(totals.get("voices", {})).most_common())}
+        quality = {k: totals[k] for k in ("retried", "rescued", "resynthesized") if k in totals}
+        if "mos_seconds" in totals:
+            quality["mos_seconds"] = round(totals["mos_seconds"], 3)
+        if quality:
+            entries["speech_quality"] = quality
+        return entries
+
+
+def _retried(sample: Sample) -> bool:
+    return any(len(sp.get("attempts") or ()) > 1 for sp in sample.meta.get("speech") or [] if sp)
+
+
+_TAKE_FIELDS = {
+    "tts": "string",
+    "voice": "string",
+    "speed": "float64",
+    "voice_seed": "int64",
+    "snr_db": "float64",
+    "wer": "float64",
+    "mos": "float64",
+    "problem": "string",
+}
 
 
 def speech_schema(**extra: Any) -> list[dict[str, Any]]:
@@ -83,15 +142,28 @@ def speech_schema(**extra: Any) -> list[dict[str, Any]]:
         "spoken_text": "string",
         "transcript": "string",
         "wer": "float64",
+        "mos": "float64",
+        "mos_sig": "float64",
+        "mos_bak": "float64",
+        "mos_p808": "float64",
         "duration": "float64",
         "tts": "string",
         "voice": "string",
         "speed": "float64",
         "voice_seed": "int64",
         "asr": "string",
+        "packed": "bool",
         "snr_db": "float64",
+        "attempts": [_TAKE_FIELDS],
     }
     return [{**fields, **extra}]
+
+
+def speech_summary(speech: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """A sample's `wer` (its worst turn) and `mos` (its lowest DNSMOS OVRL; None unless every turn was rated)."""
+    scores = [sp.get("mos") for sp in speech]
+    rated = all(isinstance(m, int | float) for m in scores) and scores
+    return {"wer": max(sp["wer"] for sp in speech), "mos": min(scores) if rated else None}
 
 
 def voice_problem(spoken: str) -> tuple[str, str] | None:
@@ -119,29 +191,36 @@ def voice_problem(spoken: str) -> tuple[str, str] | None:
     return None
 
 
-@dataclass(slots=True)
-class Utterance:
-    """One text to speak. `owner` is the ledger key it belongs to; `turn` keys the voice draw and provenance."""
-
-    owner: Hashable
-    turn: int
-    text: str
-    spoken: str
-    voice: Voice
-    label: str = ""  # names the utterance in reject details ("turn 2", "chunk 3")
-    extra: dict[str, Any] | None = None  # more provenance fields (speech_schema's `extra`)
-    audio: Audio | None = None
-    transcript: str | None = None
+def speaking_problem(text: str, *, check_language: bool = True) -> tuple[str, str] | None:
+    """Why `text` should not be spoken: what no voice reads sensibly (a code block, a table, a long formula, only
+    emoji) is `not_speakable` with `unspeakable_reason`'s words; then `voice_problem` of its speakable form."""
+    if reason := unspeakable_reason(text):
+        return ("not_speakable", reason)
+    spoken = speakable(text)
+    if check_language:
+        return voice_problem(spoken)
+    return None if spoken else ("empty_text", "")
 
 
 class Speaker:
-    """A step's view of its voice pool and verifier; built per batch, writing failures into the batch's `ledger`."""
+    """A step's view of its voice pool and verifier; built per batch, writing failures into the batch's `ledger`.
 
-    def __init__(self, config: SpeechConfig, backends: Mapping[str, Any], seed: int, ledger: Ledger) -> None:
+    `tally` (the step's) receives `resynthesized` (extra takes spoken) and `mos_seconds` (DNSMOS time).
+    """
+
+    def __init__(
+        self,
+        config: SpeechConfig,
+        backends: Mapping[str, Any],
+        seed: int,
+        ledger: Ledger,
+        tally: Counter[str] | None = None,
+    ) -> None:
         self.config = config
         self.backends = backends
         self.seed = seed
         self.ledger = ledger
+        self.tally: Counter[str] = tally if tally is not None else Counter()
         self.engine_of = {v.tts: backends[v.tts].engine for v in config.voices}
         self.asr = backends[config.asr]
         self._asr_name: str | None = None
@@ -161,54 +240,117 @@ class Speaker:
         """An utterance for `text`, or None after recording why it cannot be spoken.
 
         `voice_key` (default: `turn`) picks the voice draw: several utterances sharing a key share a speaker.
+        Text no voice reads sensibly (a code block, a table, a long formula, only emoji) is `not_speakable`;
         `check_language` also refuses text an English voice cannot read (`not_speakable`).
         """
         label = label or f"turn {turn}"
-        spoken = speakable(text)
-        problem = voice_problem(spoken) if check_language else (None if spoken else ("empty_text", ""))
+        problem = speaking_problem(text, check_language=check_language)
         if problem:
             self.ledger.fail(
                 owner, problem[0], f"{label}: {problem[1]}" if problem[1] else f"{label} has nothing to say"
             )
             return None
+        spoken = speakable(text)
         if len(spoken) > self.config.max_audio_seconds * MAX_CHARS_PER_SECOND:
             self.ledger.fail(owner, "audio_too_long", f"{label}: {len(spoken)} characters")
             return None
         key = turn if voice_key is None else voice_key
-        voice = draw_voice(self.config.voices, self.seed, sample_id, key, self.engine_of)
+        voice = self._voice(sample_id, key, 0)
+        return Utterance(owner, turn, text, spoken, voice, label, extra, sample_id=sample_id, voice_key=key)
+
+    def _voice(self, sample_id: str, key: int, attempt: int) -> Voice:
+        voice = draw_voice(self.config.voices, self.seed, sample_id, key, self.engine_of, attempt=attempt)
         if not voice.name:  # record the voice actually heard, not "default"
             names = self.backends[voice.backend].voices()
             voice = replace(voice, name=names[0] if names else "")
-        return Utterance(owner, turn, text, spoken, voice, label, extra)
+        return voice
 
     def run(self, utterances: Sequence[Utterance]) -> None:
-        """Synthesize (per backend), add noise, check durations, then transcribe what is left in one batch.
+        """Speak, verify and score every utterance, re-speaking failed takes with the next voice (`attempts`).
 
-        Utterances of an owner that already failed are not transcribed (no ASR time for a lost cause).
+        Utterances sharing an owner and a voice key (a passage's chunks) are one speaker: they are taken again
+        together and keep the takes of the same round. Owners that already failed get no TTS or ASR time.
         """
-        utterances = [u for u in utterances if u.owner not in self.ledger]  # no TTS time for a lost cause either
+        groups: dict[tuple[Hashable, int], list[Utterance]] = defaultdict(list)
+        for u in utterances:
+            if u.owner not in self.ledger:
+                groups[(u.owner, u.voice_key)].append(u)
+        todo = list(groups.values())
+        for attempt in range(self.config.attempts):
+            todo = [g for g in todo if g[0].owner not in self.ledger]
+            if not todo:
+                break
+            for group in todo:
+                voice = self._voice(group[0].sample_id, group[0].voice_key, attempt) if attempt else None
+                for u in group:
+                    u.takes.append(Take(voice or u.voice))
+            if attempt:
+                self.tally["resynthesized"] += sum(len(g) for g in todo)
+            self._take(todo, last=attempt == self.config.attempts - 1)
+            todo = [g for g in todo if any(u.takes[-1].problem for u in g)]
+        for group in groups.values():
+            keep_best(group)
+
+    def _take(self, groups: list[list[Utterance]], *, last: bool) -> None:
+        """One round: synthesize (per backend), add noise, check durations, transcribe what is left, score it."""
+        takes = [u for g in groups for u in g]
         by_backend: dict[str, list[Utterance]] = defaultdict(list)
-        for u in utterances:
-            by_backend[u.voice.backend].append(u)
-        for backend, group in by_backend.items():
-            audios = self.backends[backend].synthesize(
-                [u.spoken for u in group], [engine_options(u.voice) for u in group]
-            )
-            for u, audio in zip(group, audios, strict=True):
-                u.audio = _noisy(audio, u.voice)
-        for u in utterances:
-            if u.owner in self.ledger:
-                continue
-            if u.audio is None or len(u.audio.array) == 0:
-                self.ledger.fail(u.owner, "tts_failed", f"{u.label}, voice {u.voice.name}")
-            elif u.audio.duration > self.config.max_audio_seconds:
-                self.ledger.fail(u.owner, "audio_too_long", f"{u.label}: {u.audio.duration:.1f} s")
-        live = [u for u in utterances if u.owner not in self.ledger]
-        transcripts = self.asr.transcribe([u.audio for u in live]) if live else []
-        for u, transcript in zip(live, transcripts, strict=True):
-            u.transcript = transcript
+        for u in takes:
+            by_backend[u.takes[-1].voice.backend].append(u)
+        for backend, batch in by_backend.items():
+            voices = [engine_options(u.takes[-1].voice) for u in batch]
+            audios = self.backends[backend].synthesize([u.spoken for u in batch], voices)
+            for u, audio in zip(batch, audios, strict=True):
+                u.takes[-1].audio = _noisy(audio, u.takes[-1].voice)
+        for group in groups:
+            for u in group:
+                t = u.takes[-1]
+                if t.audio is None or len(t.audio.array) == 0:
+                    t.problem, t.detail = "tts_failed", f"{u.label}, voice {t.voice.name}"
+                elif t.audio.duration > self.config.max_audio_seconds:
+                    t.problem, t.detail = "audio_too_long", f"{u.label}: {t.audio.duration:.1f} s"
+                if t.problem and last:
+                    self._give_up(group, u)
+        whole = [g for g in groups if not any(u.takes[-1].problem for u in g)]  # one bad chunk: no ASR for the rest
+        live = [u for g in whole for u in g if u.owner not in self.ledger]
+        transcripts = self.asr.transcribe([u.takes[-1].audio for u in live]) if live else []
+        packed = getattr(self.asr, "last_packed", None)  # engines that pack short clips into one window say so
+        if not isinstance(packed, list | tuple) or len(packed) != len(live):
+            packed = [False] * len(live)
+        group_of = {id(u): g for g in groups for u in g}
+        for u, transcript, was_packed in zip(live, transcripts, packed, strict=True):
+            t = u.takes[-1]
+            t.transcript, t.packed = transcript, bool(was_packed)
             if transcript is None:
-                self.ledger.fail(u.owner, "asr_failed", u.label)
+                t.problem, t.detail = "asr_failed", u.label
+                if last:
+                    self._give_up(group_of[id(u)], u)
+            else:
+                self._score(u, t)
+
+    def _give_up(self, group: list[Utterance], u: Utterance) -> None:
+        """The last take of `u` failed: its owner fails, unless an earlier round of its group is usable."""
+        rounds = range(len(u.takes) - 1)
+        if any(all(x.takes[r].complete for x in group) for r in rounds):
+            return
+        t = u.takes[-1]
+        tries = f" ({len(u.takes)} takes)" if len(u.takes) > 1 else ""
+        self.ledger.fail(u.owner, t.problem, t.detail + tries)
+
+    def _score(self, u: Utterance, t: Take) -> None:
+        """WER against the spoken form (what the voice was given), DNSMOS, and whether to try again."""
+        cfg = self.config
+        assert t.transcript is not None and t.audio is not None
+        t.wer = wer(u.spoken, t.transcript)
+        if cfg.mos:
+            started = time.perf_counter()
+            t.mos = score_mos(t.audio)
+            self.tally["mos_seconds"] += time.perf_counter() - started
+        if cfg.retry_max_wer is not None and t.wer > cfg.retry_max_wer:
+            t.problem, t.detail = "wer_above_retry", f"{u.label}: WER {t.wer:.3f} > {cfg.retry_max_wer}"
+        elif cfg.retry_min_mos is not None and (t.mos is None or t.mos.ovrl < cfg.retry_min_mos):
+            heard = f"{t.mos.ovrl:.2f}" if t.mos else "unrated"
+            t.problem, t.detail = "mos_below_retry", f"{u.label}: MOS {heard} < {cfg.retry_min_mos}"
 
     def asr_name(self) -> str:
         if self._asr_name is None:
@@ -217,21 +359,34 @@ class Speaker:
 
     def provenance(self, u: Utterance) -> dict[str, Any]:
         assert u.audio is not None and u.transcript is not None, "provenance of an utterance that failed"
+        t = u.take
+        mos = t.mos.as_dict() if t.mos else {}
         return {
             "turn": u.turn,
             "text": u.text,
             "spoken_text": u.spoken,
             "transcript": u.transcript,
-            "wer": wer(u.text, u.transcript),
+            "wer": t.wer,
+            "mos": mos.get("ovrl"),
+            "mos_sig": mos.get("sig"),
+            "mos_bak": mos.get("bak"),
+            "mos_p808": mos.get("p808"),
             "duration": round(u.audio.duration, 3),
             "tts": u.voice.engine,
             "voice": u.voice.name,
             "speed": u.voice.speed,
             "voice_seed": u.voice.seed,
             "asr": self.asr_name(),
+            "packed": t.packed,
             "snr_db": u.voice.options.get("snr_db"),
+            "attempts": [take.summary() for take in u.takes],
             **(u.extra or {}),
         }
+
+
+def score_mos(audio: Audio) -> MosScores | None:
+    """DNSMOS of one clip (the audio a sample carries, noise included); tests replace it with a fake."""
+    return DnsMos.score(audio.array, audio.sampling_rate)
 
 
 def warm_up() -> None:

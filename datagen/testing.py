@@ -55,9 +55,10 @@ def fake_manifest(
     max_wer: float = 0.2,
     tts: dict[str, Any] | None = None,
     asr: dict[str, Any] | None = None,
+    mos: bool = False,
     **top: Any,
 ) -> dict[str, Any]:
-    """A vision→speech manifest on the deterministic fake engines (no model time)."""
+    """A vision→speech manifest on the deterministic fake engines (no model time; DNSMOS only with `mos`)."""
     return {
         "name": "test-run",
         "seed": 7,
@@ -65,7 +66,12 @@ def fake_manifest(
         "output": {"path": str(out), "shard_size": shard_size},
         "backends": {"tts": {"engine": "fake_tts", **(tts or {})}, "asr": {"engine": "fake_asr", **(asr or {})}},
         "steps": [
-            {"step": "vision_speech", "voices": [{"tts": "tts", "voice": "alpha", "speed": [0.9, 1.1]}], "asr": "asr"},
+            {
+                "step": "vision_speech",
+                "voices": [{"tts": "tts", "voice": "alpha", "speed": [0.9, 1.1]}],
+                "asr": "asr",
+                "mos": mos,
+            },
             {"step": "max_wer", "max_wer": max_wer},
         ],
         **top,
@@ -122,7 +128,7 @@ def fake_speech_step_manifest(
 ) -> dict[str, Any]:
     """A manifest running one speech generator `step` (+ the max_wer gate) on fake TTS/ASR/LLM, exported to swift.
 
-    `step` holds the step's own options; its voice pool and ASR default to the fake engines.
+    `step` holds the step's own options; its voice pool and ASR default to the fake engines, DNSMOS to off.
     """
     return {
         "name": "test-speech-qa",
@@ -135,7 +141,7 @@ def fake_speech_step_manifest(
             "llm": {"engine": "fake_llm", **(llm or {})},
         },
         "steps": [
-            {"voices": [{"tts": "tts", "voice": "beta", "speed": [0.9, 1.1]}], "asr": "asr", **step},
+            {"voices": [{"tts": "tts", "voice": "beta", "speed": [0.9, 1.1]}], "asr": "asr", "mos": False, **step},
             {"step": "max_wer", "max_wer": max_wer},
         ],
     }

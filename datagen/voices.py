@@ -53,10 +53,22 @@ class VoiceChoice(BaseModel):
         return self
 
 
-def draw_voice(pool: list[VoiceChoice], seed: int, sample_id: str, turn: int, engine_of: dict[str, str]) -> Voice:
+def draw_voice(
+    pool: list[VoiceChoice], seed: int, sample_id: str, turn: int, engine_of: dict[str, str], *, attempt: int = 0
+) -> Voice:
+    """The voice of (seed, sample id, turn); `attempt` k > 0 is the k-th re-synthesis after a failed take.
+
+    Retries walk the other pool entries in a seeded, weighted order without repeats (the next voice, not the same
+    one again), wrapping around when the pool is exhausted; speed, seed and noise are drawn afresh per attempt.
+    """
     key = f"{seed}\x1f{sample_id}\x1f{turn}"
     rng = random.Random(hashlib.sha256(key.encode()).digest())
-    choice = rng.choices(pool, weights=[c.weight for c in pool])[0]
+    index = rng.choices(range(len(pool)), weights=[c.weight for c in pool])[0]  # same draw as choosing from pool
+    if attempt:
+        order = _retry_order(pool, key, index)
+        index = order[(attempt - 1) % len(order)] if order else index
+        rng = random.Random(hashlib.sha256(f"{key}\x1fattempt {attempt}".encode()).digest())
+    choice = pool[index]
     speed = round(rng.uniform(*choice.speed), 3)
     voice_seed = rng.getrandbits(31)
     options: dict[str, object] = {}
@@ -70,6 +82,13 @@ def draw_voice(pool: list[VoiceChoice], seed: int, sample_id: str, turn: int, en
         seed=voice_seed,
         options=options,
     )
+
+
+def _retry_order(pool: list[VoiceChoice], key: str, first: int) -> list[int]:
+    """Pool indices other than `first`, in a seeded weighted order (heavier entries tend to come sooner)."""
+    rng = random.Random(hashlib.sha256(f"{key}\x1fretry order".encode()).digest())
+    keyed = [(rng.random() ** (1.0 / c.weight), i) for i, c in enumerate(pool) if i != first]
+    return [i for _, i in sorted(keyed, reverse=True)]
 
 
 def engine_options(voice: Voice) -> Voice:

@@ -10,8 +10,10 @@ piper speech scores OVRL ≈ 3.2 (the same clip with Gaussian noise at σ = 0.05
 catch noisy, clipped or broken audio, calibrated on your own voices (`datagen calibrate-wer` and the audit show
 the yield per threshold), not as a naturalness score.
 
-DNSMOS rates 9-second windows: shorter clips are tiled to that length by `speechmos` itself, so a 2-second
-query costs the model about as much as a 9-second one.
+DNSMOS rates 9.01-second windows. `speechmos` tiles a short clip by doubling it past that length and then averages
+every 1-s hop, so a 1.7-s query cost it 4 windows and a 30-s chunk 22; `score` rates one window per 9 s instead (a
+short clip tiled cyclically to exactly one window, a long one cut into consecutive windows, the last ending at the
+clip's end) and averages those: within 0.03 of the hop average on piper queries, up to 8x less model time.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from typing import Any
 import numpy as np
 
 RATE = 16000  # DNSMOS's only input rate
-MAX_SECONDS = 60.0  # longer clips are scored on their first minute: the score is a mean over 1-s hops anyway
+MAX_SECONDS = 60.0  # longer clips are scored on their first minute: the score is a mean over windows anyway
+WINDOW = int(9.01 * RATE)  # the models' input length (speechmos.dnsmos.INPUT_LENGTH)
 
 
 @dataclass(slots=True, frozen=True)
@@ -60,6 +63,11 @@ class DnsMos:
             return cls._model
 
     @classmethod
+    def load(cls) -> None:
+        """Load the models now (a step's setup), so the first scored clip does not pay for it."""
+        cls._loaded()
+
+    @classmethod
     def score(cls, array: np.ndarray, sampling_rate: int) -> MosScores | None:
         """Scores of one mono clip; None when there is nothing to rate (empty, silent or non-finite audio)."""
         wave = np.asarray(array, dtype=np.float32).reshape(-1)
@@ -70,5 +78,17 @@ class DnsMos:
 
             wave = librosa.resample(wave, orig_sr=sampling_rate, target_sr=RATE).astype(np.float32)
         wave = np.clip(wave[: int(MAX_SECONDS * RATE)], -1.0, 1.0)
-        found = cls._loaded()(wave, RATE, False)
-        return MosScores(found["ovrl_mos"], found["sig_mos"], found["bak_mos"], found["p808_mos"])
+        model = cls._loaded()
+        found = [model(window, RATE, False) for window in _windows(wave)]
+        mean = {key: float(np.mean([f[key] for f in found])) for key in ("ovrl_mos", "sig_mos", "bak_mos", "p808_mos")}
+        return MosScores(mean["ovrl_mos"], mean["sig_mos"], mean["bak_mos"], mean["p808_mos"])
+
+
+def _windows(wave: np.ndarray) -> list[np.ndarray]:
+    """One model input per 9 s of audio: exactly one window each, so `speechmos` runs one hop per call."""
+    if wave.size <= WINDOW:
+        return [np.resize(wave, WINDOW)]  # cyclic tiling, as speechmos itself repeats a short clip
+    starts = list(range(0, wave.size - WINDOW + 1, WINDOW))
+    if starts[-1] + WINDOW < wave.size:
+        starts.append(wave.size - WINDOW)
+    return [wave[s : s + WINDOW] for s in starts]

@@ -33,7 +33,9 @@ def test_demo_manifest_on_four_samples_gives_a_loadable_spoken_dataset(tmp_path:
             assert speech["tts"] == "piper" and speech["voice"] == "joe"
             assert speech["asr"].startswith("faster_whisper")
             assert speech["wer"] <= 0.2 and speech["transcript"]
+            assert 1.0 <= speech["mos"] <= 5.0 and len(speech["attempts"]) == 1  # DNSMOS on every spoken turn
             assert 0.5 < speech["duration"] < 10
+        assert row["mos"] == min(speech["mos"] for speech in row["speech"])
         decoded = row["audios"][0].get_all_samples()
         assert decoded.sample_rate == 22050 and decoded.data.abs().max() > 0.05
         assert row["images"][0].size == (256, 256)

@@ -63,3 +63,17 @@ def test_min_mos_gate(mos: object, reason: str | None) -> None:
     meta = {} if mos is None else {"mos": mos}
     (out,) = gate.process([Sample(id="a", meta=meta)])
     assert getattr(out, "reason", None) == reason
+
+
+@pytest.mark.parametrize(
+    ("seconds", "windows"), [(0.5, 1), (9.0, 1), (9.01, 1), (9.5, 2), (18.02, 2), (20.0, 3), (60.0, 7)]
+)
+def test_one_model_window_per_nine_seconds(seconds: float, windows: int) -> None:
+    """speechmos runs one hop per exact-length window: short clips are tiled to one, long ones cut, the last
+    window ending at the clip's end (so no audio is left unrated and none is rated twice needlessly)."""
+    from filters.mos import WINDOW, _windows
+
+    wave = np.arange(int(seconds * 16000), dtype=np.float32)
+    cut = _windows(wave)
+    assert len(cut) == windows and all(w.size == WINDOW for w in cut)
+    assert cut[0][0] == 0 and cut[-1][-1] == (wave[-1] if wave.size >= WINDOW else wave[(WINDOW - 1) % wave.size])

@@ -20,6 +20,7 @@ def _speaker(
         "asr": FakeTranscriber(FakeASRSettings(fail_on=list(asr_fail)), name="asr"),
     }
     pool = [VoiceChoice(tts="tts", speed=(0.9, 1.1), noise_snr_db=noise)]
+    cfg.setdefault("mos", False)
     return Speaker(SpeechConfig(voices=pool, asr="asr", **cfg), backends, seed=5, ledger=Ledger())
 
 
@@ -61,7 +62,12 @@ def test_speaks_verifies_and_records_provenance() -> None:
     assert prov["text"] == "Dr. Smith asks: what is 2 + 2?"
     assert prov["spoken_text"] == "Doctor Smith asks: what is 2 plus 2?"
     assert prov["transcript"] == prov["spoken_text"]  # the fake ASR hears exactly what was said
-    assert prov["wer"] == 0.0  # scored against the written text; the normalizer knows "Dr." is "Doctor"
+    assert prov["wer"] == 0.0  # scored against what was spoken
+    assert prov["attempts"] == [
+        {"tts": "fake_tts", "voice": "alpha", "speed": prov["speed"], "voice_seed": prov["voice_seed"],
+         "snr_db": None, "wer": 0.0, "mos": None, "problem": None}
+    ]  # fmt: skip
+    assert prov["mos"] is None and prov["packed"] is False  # mos: false scores nothing
     assert prov["tts"] == "fake_tts" and prov["voice"] == "alpha" and prov["asr"] == "fake_asr"
     assert 0.9 <= prov["speed"] <= 1.1 and prov["snr_db"] is None and prov["duration"] > 0
     assert sp.provenance(b)["turn"] == 2 and sp.provenance(b)["wer"] == 0.0
@@ -122,7 +128,7 @@ def test_vision_speech_rejects_a_sample_without_a_user_turn() -> None:
     from datagen.generators.vision_speech import VisionSpeech, VisionSpeechConfig
     from datagen.records import Message, Rejected, Sample
 
-    step = VisionSpeech(VisionSpeechConfig(voices=[VoiceChoice(tts="tts")], asr="asr"), seed=1)
+    step = VisionSpeech(VisionSpeechConfig(voices=[VoiceChoice(tts="tts")], asr="asr", mos=False), seed=1)
     step.setup({"tts": FakeSynthesizer(name="tts"), "asr": FakeTranscriber(name="asr")})
     passage_only = Sample(id="p", meta={"passage": "Just a passage."})
     ok = Sample(id="q", messages=(Message("user", "<image>What is this?"), Message("assistant", "A cat.")))

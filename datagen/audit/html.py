@@ -54,6 +54,7 @@ SECTIONS = [
     ("duration", "Durations"),
     ("voices", "Voices"),
     ("voice-diversity", "Voice diversity"),
+    ("mos", "Speech quality"),
     ("pass-rate", "Pass rate"),
     ("worst", "Worst samples"),
     ("cost", "Cost"),
@@ -149,6 +150,7 @@ def render_html(audit: Audit, media: dict[tuple[str, int], dict[str, bytes | Non
         _duration(r, audit),
         _voices(r),
         _voice_diversity(r),
+        _mos(r, audit),
         _pass_rate(r),
         _worst(r, media),
         _cost(r),
@@ -305,6 +307,13 @@ def _voice_diversity(r: dict[str, Any]) -> str:
 
     inner = voice_diversity_html(r.get("voice_diversity"), _img, _table, _num)
     return _section("voice-diversity", "Voice diversity: how distinct the voices sound", inner)
+
+
+def _mos(r: dict[str, Any], audit: Audit) -> str:
+    from datagen.audit.mos_section import mos_html
+
+    inner = mos_html(r.get("mos"), audit.turns, (r.get("wer") or {}).get("max_wer"), _img, _table, _num, _pct)
+    return _section("mos", "Speech quality: DNSMOS and re-synthesis", inner)
 
 
 def _pass_rate(r: dict[str, Any]) -> str:

@@ -167,8 +167,9 @@ def _batches(path: Path, columns: list[str]) -> Iterator[list[dict[str, Any]]]:
 def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(records, turns): one row per record (kept and dropped) and one per spoken turn that was transcribed.
 
-    records: id, status, step, reason, wer, pass_rate, file, row.  turns: id, status, turn, text, transcript, wer,
-    words, duration, tts, voice, speed, asr, audio (index into the record's audios), file, row.
+    records: id, status, step, reason, wer, mos, pass_rate, file, row.  turns: id, status, turn, text, transcript,
+    wer, mos (DNSMOS OVRL), takes (syntheses spoken), words, duration, tts, voice, speed, asr, audio (index into the
+    record's audios), file, row.
     """
     if folder.kind == "parquet":
         return _plain_tables(folder)
@@ -176,9 +177,9 @@ def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
     turns: list[dict[str, Any]] = []
     for path in folder.data_files:
         row = 0
-        for batch in _batches(path, ["id", "wer", "pass_rate", "speech", "messages"]):
+        for batch in _batches(path, ["id", "wer", "mos", "pass_rate", "speech", "messages"]):
             for r in batch:
-                meta = {"wer": r.get("wer"), "pass_rate": r.get("pass_rate"), "speech": r.get("speech")}
+                meta = {k: r.get(k) for k in ("wer", "mos", "pass_rate", "speech")}
                 _add(
                     records,
                     turns,
@@ -218,9 +219,9 @@ def read_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(records, columns=_RECORD_COLUMNS), pd.DataFrame(turns, columns=_TURN_COLUMNS)
 
 
-_RECORD_COLUMNS = ["id", "status", "step", "reason", "wer", "pass_rate", "file", "row"]
+_RECORD_COLUMNS = ["id", "status", "step", "reason", "wer", "mos", "pass_rate", "file", "row"]
 _TURN_COLUMNS = [
-    "id", "status", "reason", "turn", "text", "transcript", "wer", "words", "duration",
+    "id", "status", "reason", "turn", "text", "transcript", "wer", "mos", "takes", "words", "duration",
     "tts", "voice", "speed", "asr", "audio", "file", "row",
 ]  # fmt: skip
 
@@ -241,7 +242,7 @@ def _add(
     rid = str(rid)[:MAX_TEXT_CHARS]
     records.append(
         {"id": rid, "status": status, "step": step, "reason": reason, "wer": number(meta.get("wer")),
-         "pass_rate": number(meta.get("pass_rate")), **where}
+         "mos": number(meta.get("mos")), "pass_rate": number(meta.get("pass_rate")), **where}
     )  # fmt: skip
     speech = meta.get("speech")
     for sp in speech if isinstance(speech, list) else []:
@@ -253,10 +254,13 @@ def _add(
             message = messages[turn]
             audio = number(message.get("audio")) if isinstance(message, dict) else None
         text = text_cell(sp.get("text")) or ""
+        takes = sp.get("attempts")
         turns.append(
             {
                 "id": rid, "status": status, "reason": reason, "turn": turn, "text": text,
-                "transcript": text_cell(sp.get("transcript")), "wer": number(sp.get("wer")), "words": len(text.split()),
+                "transcript": text_cell(sp.get("transcript")), "wer": number(sp.get("wer")),
+                "mos": number(sp.get("mos")), "takes": len(takes) if isinstance(takes, list) else None,
+                "words": len(text.split()),
                 "duration": number(sp.get("duration")), "tts": label(sp.get("tts")), "voice": label(sp.get("voice")),
                 "speed": number(sp.get("speed")), "asr": label(sp.get("asr")), "audio": audio, **where,
             }
@@ -283,13 +287,14 @@ def _plain_tables(folder: DatasetFolder) -> tuple[pd.DataFrame, pd.DataFrame]:
                     value = compute_wer(text, transcript)
                 where = {"file": str(path), "row": row}
                 records.append(
-                    {"id": rid, "status": "kept", "step": None, "reason": None, "wer": value,
+                    {"id": rid, "status": "kept", "step": None, "reason": None, "wer": value, "mos": None,
                      "pass_rate": number(r.get(cols["pass_rate"])) if cols["pass_rate"] else None, **where}
                 )  # fmt: skip
                 if text is not None or cols["audio"]:
                     turns.append(
                         {"id": rid, "status": "kept", "reason": None, "turn": 0, "text": text or "",
-                         "transcript": transcript, "wer": value, "words": len((text or "").split()), "duration": None,
+                         "transcript": transcript, "wer": value, "mos": None, "takes": None,
+                         "words": len((text or "").split()), "duration": None,
                          "tts": None, "voice": None, "speed": None, "asr": None, "audio": 0, **where}
                     )  # fmt: skip
                 row += 1

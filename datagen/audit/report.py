@@ -79,6 +79,9 @@ def build_audit(
 
     report["voice_diversity"] = voice_diversity_section(folder, turns, voice_clips)
     report["drops"] = drops_section(folder, report["funnel"])
+    from datagen.audit.mos_section import min_mos_setting, mos_section
+
+    report["mos"] = mos_section(records, turns, min_mos_setting(folder.steps()))
     if report["pass_rate"] is None:
         report["dataset"]["missing"].append("pass_rate in meta: no pass@N section (only CoT data carries it)")
     return Audit(folder, records, turns, report)

@@ -24,7 +24,7 @@ from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema, speech_summary
 from filters.qa_consistency import QA_SCHEMA, qa_meta
 from filters.qa_pairs import grounding
 from filters.qa_scoring import PairCheck, Thresholds, check_pair
@@ -68,6 +68,7 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
     reads = ("messages",)
     schema = {
         "wer": "float64",
+        "mos": "float64",
         "speech": speech_schema(),
         "answer_original": "string",
         "answer_grounding": "float64",
@@ -88,7 +89,7 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()
-        speaker = Speaker(self.config, self.backends, self.seed, ledger)
+        speaker = Speaker(self.config, self.backends, self.seed, ledger, self.tally)
         planned: dict[int, tuple[Utterance, int]] = {}  # batch index -> (question utterance, answer turn)
         for i, sample in enumerate(batch):
             users = sample.user_turns()
@@ -175,5 +176,5 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
             meta["prompts"] = [load_prompt(self.config.prompt).ref]
             meta["generator"] = model_name(self.backends[self.config.generator])
         speech = [speaker.provenance(u)]
-        meta.update(wer=speech[0]["wer"], speech=speech)
+        meta.update(speech_summary(speech), speech=speech)
         return sample.evolve(messages=tuple(messages), audios=tuple(audios), meta=meta)

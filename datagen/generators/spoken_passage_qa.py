@@ -33,14 +33,14 @@ from datagen.chunking import budget_chars, chunk_text
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
-from datagen.speakable import speakable
 from datagen.speech import (
     Speaker,
     SpeechConfig,
     SpeechStep,
     Utterance,
+    speaking_problem,
     speech_schema,
-    voice_problem,
+    speech_summary,
 )
 from filters.qa_consistency import QA_SCHEMA, qa_meta
 from filters.qa_pairs import PairVerdict, QAPair, judge_pairs, parse_pairs, parse_verdict
@@ -98,6 +98,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
     schema = {
         "passage": "string",
         "wer": "float64",
+        "mos": "float64",
         "speech": speech_schema(part="string", chunk="int32"),
         "prompts": ["string"],
         "generator": "string",
@@ -131,7 +132,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         """Owners in the ledger: `i` for passage `i` of the batch, `(i, k)` for its k-th question/answer pair."""
         ledger = Ledger()
-        speaker = Speaker(self.config, self.backends, self.seed, ledger)
+        speaker = Speaker(self.config, self.backends, self.seed, ledger, self.tally)
         passages = {i: p for i, s in enumerate(batch) if (p := self._plan(i, s, speaker))}
         speaker.run([u for p in passages.values() for u in p.chunks])
         if self.config.max_wer is not None:
@@ -166,7 +167,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         if len(text) > cfg.max_passage_chars:
             ledger.fail(i, "passage_too_long", f"{len(text)} characters > {cfg.max_passage_chars}")
             return None
-        problem = voice_problem(speakable(text))
+        problem = speaking_problem(text)
         if problem:
             ledger.fail(i, problem[0], f"passage: {problem[1]}")
             return None
@@ -266,7 +267,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
 
     def _speech_meta(self, p: _Passage, speaker: Speaker) -> dict[str, Any]:
         speech = [speaker.provenance(u) for u in p.chunks]
-        return {"wer": max(s["wer"] for s in speech), "speech": speech}
+        return {**speech_summary(speech), "speech": speech}
 
     def _emit(self, sample: Sample, p: _Passage, speaker: Speaker) -> list[Sample | Rejected]:
         cfg = self.config
@@ -302,7 +303,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
                 audios.append(u.audio)
                 spoken = speaker.provenance(u)
                 meta["speech"] = [*base["speech"], spoken]
-                meta["wer"] = max(base["wer"], spoken["wer"])
+                meta.update(speech_summary(meta["speech"]))
             out.append(pair.evolve(messages=messages, audios=tuple(audios), meta=meta))
         return out
 

@@ -1,8 +1,10 @@
 """Vision→speech SFT: speak each user query with TTS, transcribe it back with the verifier ASR, score the WER.
 
 Reads `messages`; writes `audios` (one per spoken turn, linked from the turn's `audio` index) and the meta keys
-below. The keep/drop on WER is the `max_wer` filter's job, so thresholds can be re-run without re-synthesizing.
-Drops here: `empty_text` (nothing left to say, or no user turn), `tts_failed`, `audio_too_long`, `asr_failed`.
+below (`wer`: worst turn, `mos`: lowest DNSMOS). The keep/drop on WER and MOS is the `max_wer` and `min_mos`
+filters' job, so thresholds can be re-run without re-synthesizing.
+Drops here: `empty_text` (nothing left to say, or no user turn), `not_speakable`, `tts_failed`, `audio_too_long`,
+`asr_failed`.
 The speaking itself is `datagen.speech`, shared with the spoken-QA generators.
 """
 
@@ -16,7 +18,7 @@ from pydantic import Field
 from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
-from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema
+from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema, speech_summary
 
 
 class VisionSpeechConfig(SpeechConfig):
@@ -26,11 +28,11 @@ class VisionSpeechConfig(SpeechConfig):
 class VisionSpeech(SpeechStep[VisionSpeechConfig]):
     name = "vision_speech"
     reads = ("messages",)
-    schema = {"wer": "float64", "speech": speech_schema()}
+    schema = {"wer": "float64", "mos": "float64", "speech": speech_schema()}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()
-        speaker = Speaker(self.config, self.backends, self.seed, ledger)
+        speaker = Speaker(self.config, self.backends, self.seed, ledger, self.tally)
         planned: dict[int, list[Utterance]] = {}
         for i, sample in enumerate(batch):
             turns = sample.user_turns()[: 1 if self.config.turns == "first" else None]
@@ -55,5 +57,5 @@ class VisionSpeech(SpeechStep[VisionSpeechConfig]):
             messages[u.turn] = Message(messages[u.turn].role, messages[u.turn].content, audio=len(audios))
             audios.append(u.audio)
             speech.append(speaker.provenance(u))
-        worst = max(s["wer"] for s in speech)
-        return sample.evolve(messages=tuple(messages), audios=tuple(audios), meta={"wer": worst, "speech": speech})
+        meta = {**speech_summary(speech), "speech": speech}
+        return sample.evolve(messages=tuple(messages), audios=tuple(audios), meta=meta)
