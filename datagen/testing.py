@@ -153,7 +153,8 @@ def spoken_clips(manifest_path: Path, *, limit: int | None = None, seed: int | N
     Same voice draws, speeds and noise as a run (seeded by the manifest, or `seed`); no transcription. Used to
     compare ways of transcribing the very clips a run verifies.
     """
-    from datagen.manifest import load_manifest, step_configs
+    from datagen.ledger import Ledger
+    from datagen.manifest import load_manifest
     from datagen.readers import open_input
     from datagen.records import Sample
     from datagen.registry import backend_class
@@ -161,13 +162,16 @@ def spoken_clips(manifest_path: Path, *, limit: int | None = None, seed: int | N
     from datagen.speech import Speaker
 
     manifest = load_manifest(manifest_path, {"input.limit": limit} if limit else None)
-    config = next(c for _, c in step_configs(manifest) if hasattr(c, "voices"))
+    config = next(c for c in manifest.steps if hasattr(c, "voices"))
+    # the first take only, unscored: the clips a run's first pass transcribes
+    config = config.model_copy(update={"attempts": 1, "mos": False, "retry_max_wer": None, "retry_min_mos": None})
     names = {v.tts for v in config.voices}
     backends: dict[str, Any] = {
         n: backend_class(manifest.backends[n].engine)(manifest.backends[n], name=n) for n in names
     }
     backends[config.asr] = _NoTranscriber()
-    speaker = Speaker(config, backends, manifest.seed if seed is None else seed)
+    ledger = Ledger()
+    speaker = Speaker(config, backends, manifest.seed if seed is None else seed, ledger)
     source = open_input(manifest.input)
     planned = []
     for shard in source.plan(manifest.output.shard_size, manifest.input.limit).shards:
@@ -177,7 +181,7 @@ def spoken_clips(manifest_path: Path, *, limit: int | None = None, seed: int | N
                     u = speaker.plan(len(planned), sample.id, turn, strip_tags(sample.messages[turn].content))
                     planned.extend([u] if u else [])
     speaker.run(planned)
-    return [(u.text, u.audio) for u in planned if u.audio is not None and u.owner not in speaker.failures]
+    return [(u.text, u.audio) for u in planned if u.audio is not None and u.owner not in ledger]
 
 
 class _NoTranscriber:
