@@ -74,7 +74,9 @@ def test_shipped_spoken_passage_qa_on_real_engines(tmp_path: Path) -> None:
     pair_reasons |= {"answer_contradicts_passage", "answer_not_in_passage", "answer_off_target"}
     assert {k.split(":")[1] for k in stats["dropped"]} <= SPEECH_REASONS | pair_reasons
     assert stats["backend_seconds"]["smollm2"]["calls"] >= 1  # both passages were heard well enough to ask about
-    ds = load_dataset(str(out))["train"]
+    # SmolLM2-135M writes few good pairs and the pair check may reject them all; `datasets` cannot load an empty
+    # split, so the kept rows are read only when there are some
+    ds = load_dataset(str(out))["train"] if stats["kept"] else []
     assert len(ds) == stats["kept"]
     for row in ds:  # whatever SmolLM2 wrote that survived is grounded in the passage it heard
         assert row["id"].split("#")[0] in {"passage-lighthouse", "passage-honeybees"}
