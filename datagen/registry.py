@@ -24,6 +24,7 @@ STEPS: dict[str, str] = {
     "qa_consistency": "filters.qa_consistency:QAConsistency",
     "trace_check": "filters.trace_check:TraceCheck",
     "min_mos": "filters.mos_gate:MinMos",
+    "spoken_style": "datagen.generators.spoken_style:SpokenStyle",
 }
 
 BACKENDS: dict[str, str] = {
