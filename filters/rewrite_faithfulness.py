@@ -5,10 +5,13 @@ or paraphrase the title; a listener then hears another question than the text tu
 checked on both texts in `filters.normalize` form, so "3" and "three", "Dr." and "Doctor", "$3.50" and "three
 dollars fifty" count as the same:
 
-- numbers, as values (the word "one" only when the original wrote a digit 1: mostly it is a pronoun);
-- names: capitalized words that do not start a sentence ("I" aside; after "Dr." a sentence goes on);
+- numbers, as values (the word "one" only when the original wrote a digit 1: mostly it is a pronoun), and no
+  new ones (a digit string said in groups, "555, 1234", is not new);
+- names: capitalized words that do not start a sentence ("I" aside; after "Dr." a sentence goes on), and no new
+  ones (a rewrite that brings in "Paris" asks something else);
 - quoted strings ("...", “...”, '...'), as one contiguous run of words;
-- meaning words: the share of the original's content words (stemmed, stopwords aside) found in the rewrite,
+- meaning words: the share of the original's content words (stemmed, stopwords aside) found in the rewrite
+  (add-one smoothed, so one word dropped from a three-word query is not a third of its meaning),
   which a paraphrase keeps high and an answer or a new question does not;
 - length: a rewrite several times longer than the query is an answer or a lecture, not a spoken query.
 
@@ -75,9 +78,11 @@ class RewriteScore:
     """What of the original the rewrite lost, and how much of its meaning words it kept."""
 
     missing_numbers: tuple[str, ...]
+    added_numbers: tuple[str, ...]  # a number the original never had is a new question, not a rewrite
     missing_names: tuple[str, ...]
+    added_names: tuple[str, ...]
     missing_quotes: tuple[str, ...]
-    content_recall: float  # share of the original's content words in the rewrite (1.0 when it has none)
+    content_recall: float  # share of the original's content words in the rewrite, add-one smoothed (1.0: all or none)
     length_ratio: float  # rewrite words / original words (original counted as at least 4 words)
 
 
@@ -137,26 +142,41 @@ def score_rewrite(original: str, rewrite: str) -> RewriteScore:
     have_numbers |= {_NUMBER_WORDS[t] for t in rewritten if t in _NUMBER_WORDS}
     have_numbers |= {n.split(".")[0] for n in have_numbers if n.endswith(".5")}  # "3 and a half" keeps the 3
     missing_numbers = sorted(numbers(original) - have_numbers, key=lambda n: (len(n), n))
-    have_words = set(rewritten)
+    had = numbers(original)
+    added_numbers = sorted(n for n in numbers(rewrite) if n not in had and not any(n in h for h in had))
+    have_words, had_words = set(rewritten), set(_tokens(original))
     missing_names = [n for n in dict.fromkeys(names(original)) if not set(_tokens(n)) <= have_words]
+    added_names = [n for n in dict.fromkeys(names(rewrite)) if not set(_tokens(n)) <= had_words]
     missing_quotes = [q for q in dict.fromkeys(quotes(original)) if not _contains_run(rewritten, _tokens(q))]
     wanted = _content_stems(_tokens(original))
     kept = wanted & _content_stems(rewritten)
-    recall = len(kept) / len(wanted) if wanted else 1.0
+    recall = (len(kept) + 1) / (len(wanted) + 1)  # add-one: "shown" dropped from a 2-word query is no 50% loss
     ratio = len(rewrite.split()) / max(len(original.split()), _MIN_WORDS_FOR_RATIO)
     return RewriteScore(
-        tuple(missing_numbers), tuple(missing_names), tuple(missing_quotes), round(recall, 4), round(ratio, 3)
+        missing_numbers=tuple(missing_numbers),
+        added_numbers=tuple(added_numbers),
+        missing_names=tuple(missing_names),
+        added_names=tuple(added_names),
+        missing_quotes=tuple(missing_quotes),
+        content_recall=round(recall, 4),
+        length_ratio=round(ratio, 3),
     )
 
 
 def unfaithful_reason(score: RewriteScore, *, min_content_recall: float = 0.6, max_length_ratio: float = 2.5) -> str:
     """Why the rewrite is not the same query ("" when it is): the first check it fails, with what it lost."""
+    if score.length_ratio == 0:
+        return "empty rewrite"
     if score.missing_numbers:
         return f"dropped number(s) {list(score.missing_numbers)}"
     if score.missing_names:
         return f"dropped name(s) {list(score.missing_names)}"
     if score.missing_quotes:
         return f"dropped quoted text {list(score.missing_quotes)}"
+    if score.added_numbers:
+        return f"added number(s) {list(score.added_numbers)}"
+    if score.added_names:
+        return f"added name(s) {list(score.added_names)}"
     if score.content_recall < min_content_recall:
         return f"kept {score.content_recall:.0%} of the meaning words (< {min_content_recall:.0%})"
     if score.length_ratio > max_length_ratio:

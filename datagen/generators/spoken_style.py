@@ -34,6 +34,7 @@ _LEADING_TAG = re.compile(r"\s*<(?:image|audio|video)>")
 _TAGS = ("<image>", "<audio>", "<video>")
 _MARKDOWN = re.compile(r"[*_`#|~]+|^\s*(?:[-•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _LABEL = re.compile(r"^\s*(?:spoken(?:\s+version)?|rewritten(?:\s+version)?|rewrite|output)\s*:\s*", re.IGNORECASE)
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:])")
 _PREAMBLE = re.compile(r"^[^\n]{0,120}:\s*\n")  # "Here is the spoken version:\n"
 
 Plan = tuple[int, str, str, str]  # (user turn, media tags before, text to rewrite, media tags after)
@@ -57,7 +58,7 @@ def clean_reply(text: str) -> str:
     """A model's reply as one plain line: no preamble line, no "Spoken:" label, no markdown, no wrapping quotes."""
     text = _PREAMBLE.sub("", text.strip(), count=1)
     text = " ".join(_LABEL.sub("", _MARKDOWN.sub(" ", text)).split())
-    return text.strip("\"'“” ")
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip("\"'“” ")
 
 
 def split_frame(content: str) -> tuple[str, str, str]:
@@ -90,6 +91,13 @@ class SpokenStyle(Step[SpokenStyleConfig]):
             "content_recall": "float64",
         },
     }
+
+    @classmethod
+    def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
+        """stats.json `spoken_style`: turns rewritten, kept as written, rejected, skipped; share of asked rewritten."""
+        counts = {key: totals.get(key, 0) for key in ("rewritten", "kept_original", "rejected", "skipped")}
+        asked = counts["rewritten"] + counts["kept_original"] + counts["rejected"]
+        return {"spoken_style": {**counts, "rewrite_rate": round(counts["rewritten"] / asked, 4) if asked else None}}
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)
