@@ -23,6 +23,8 @@ SCRIPT = {
     "Is the small square above the circle?": ["How many shapes are in the picture?"],
     "What does the word 'azure' mean here?": ["What does that blue word mean here?"],
     "Describe the scene in 4 words.": ["Describe the scene in four words <image>"],
+    "Which shape is the biggest one?": ["Rewrite this written request the way a person would: which shape is biggest?"],
+    "Is the circle blue?": ["Is the circle blue?\nWritten: Is the square red?"],
 }
 RECORDS: list[Any] = [
     {
@@ -71,6 +73,21 @@ RECORDS: list[Any] = [
         ],
     },
     {
+        "id": "echo",
+        "messages": [
+            {"role": "user", "content": "Which shape is the biggest one?"},
+            {"role": "assistant", "content": "The square."},
+        ],
+    },
+    {
+        "id": "same",
+        "messages": [
+            {"role": "user", "content": "<image>Is the circle blue?"},
+            {"role": "assistant", "content": "Yes."},
+        ],
+        "images": ["a.png"],
+    },
+    {
         "id": "silent",
         "messages": [
             {"role": "user", "content": "Which shape is largest? FAIL"},
@@ -93,7 +110,14 @@ RECORDS: list[Any] = [
         ],
     },
 ]
-KEPT_WHY = {"drifts": "name", "new-question": "meaning", "quote": "quoted", "tag-added": "media tag", "silent": "reply"}
+KEPT_WHY = {
+    "drifts": "name",
+    "new-question": "meaning",
+    "quote": "quoted",
+    "tag-added": "media tag",
+    "silent": "reply",
+    "echo": "echoes the prompt",
+}
 
 
 def _run(tmp_path: Path, **step: Any) -> tuple[Path, dict]:
@@ -133,6 +157,8 @@ def test_rewrites_are_spoken_faithful_ones_used_others_kept_with_the_reason(tmp_
         style = rows[rid]["spoken_style"]
         assert style["status"] == "kept_original" and why in style["reason"], (rid, style)
         assert rows[rid]["messages"][0]["content"] == by_id[rid]["messages"][0]["content"]
+    assert rows["same"]["spoken_style"]["status"] == "unchanged" and rows["same"]["spoken_style"]["reason"] == ""
+    assert rows["same"]["messages"][0]["content"] == "<image>Is the circle blue?"
     assert rows["inner-tag"]["spoken_style"] == {
         "status": "skipped",
         "reason": "media tags inside the text",
@@ -143,10 +169,11 @@ def test_rewrites_are_spoken_faithful_ones_used_others_kept_with_the_reason(tmp_
     assert stats["backend_seconds"]["llm"]["calls"] == 1  # one batch, one generator call
     assert stats["spoken_style"] == {
         "rewritten": 2,
-        "kept_original": 5,
+        "unchanged": 1,
+        "kept_original": 6,
         "rejected": 0,
         "skipped": 2,
-        "rewrite_rate": round(2 / 7, 4),
+        "rewrite_rate": round(2 / 9, 4),
     }
 
 
@@ -158,7 +185,7 @@ def test_on_unfaithful_reject_drops_with_stable_reasons(tmp_path: Path) -> None:
         "silent": "generation_failed",
     }
     assert "quoted text ['azure']" in rejects["quote"]["detail"]
-    assert stats["kept"] == 3 and stats["spoken_style"]["rejected"] == 5
+    assert stats["kept"] == 4 and stats["spoken_style"]["rejected"] == 6
 
 
 def _step(responses: dict[str, list[str]], **config: Any) -> tuple[SpokenStyle, list[int]]:
@@ -207,8 +234,9 @@ def test_too_long_and_empty_turns_are_not_sent_to_the_model() -> None:
         ('"How many circles?"', "How many circles?"),
         ("Here is the spoken version:\nHow many circles?", "How many circles?"),
         ("**How** many `circles`?", "How many circles?"),
-        ("- How many\n- circles?", "How many circles?"),
+        ("- How many circles?\n- And squares?", "How many circles?"),
         ("Rewritten version: 'How many?'", "How many?"),
+        ("How many circles?\nWritten: How many squares?", "How many circles?"),
         ("", ""),
         ("   \n ", ""),
     ],

@@ -1,17 +1,18 @@
 """Spoken-style queries: an LLM rewrites the first user turn as a person would say it aloud, before TTS speaks it.
 
-Written queries ("**Describe** the image in 2 sentences; use bullet points") sound read-out, not asked; speech
-instruction data (LLaMA-Omni's InstructS2S) rewrites them first. Placed before a speech generator, this step asks
-`generator` (one call per batch, prompt template `spoken_style`) for the spoken form of the first user turn's text;
-media tags before and after the text are cut off and put back unchanged, and the assistant turn is never touched.
+Written queries ("**Describe** the image in 2 sentences") sound read out, not asked; speech instruction data
+(LLaMA-Omni's InstructS2S) rewrites them first. Placed before a speech generator, this step asks `generator` (one
+call per batch, prompt template `spoken_style`) for the spoken form of the first user turn's text; media tags
+before and after the text are cut off and put back as they were, and the assistant turn is never touched.
 
-A rewrite is used only if `filters.rewrite_faithfulness` finds every number, name and quoted string of the
-original in it, most of its meaning words, and no runaway length. Otherwise the original turn is kept and
-`spoken_style.status` says `kept_original` with the reason; `on_unfaithful: reject` drops such records instead
-(`rewrite_unfaithful`, or `generation_failed` when the model gave nothing). Turns that are not this step's to judge
-(no user turn, no text, unspeakable, media tags inside the text, too long) pass through unchanged, with the reason;
-the speech step rejects what cannot be spoken. Meta: `written_query` (the turn as written), `spoken_style`
-(status, reason, prompt ref, model, content recall).
+The reply's first line is the rewrite. It is used only if `filters.rewrite_faithfulness` finds every number, name
+and quoted string of the original in it, none added, most of its meaning words, no runaway length, and it does not
+repeat the prompt's own instructions. Otherwise the original turn is kept (`spoken_style.status: kept_original`,
+with the reason), or with `on_unfaithful: reject` the record is dropped (`rewrite_unfaithful`, or
+`generation_failed` when the model gave nothing). A reply equal to the query is `unchanged`. Turns that are not
+this step's to judge (no user turn, no text, unspeakable, media tags inside the text, too long) are `skipped`, with
+the reason: the speech step rejects what cannot be spoken. Meta: `written_query` (the turn as written),
+`spoken_style` (status, reason, prompt ref, model, content recall); stats.json: `spoken_style` counts.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pydantic import Field
 
 from datagen.backends.base import Sampling, model_name
 from datagen.ledger import Ledger
-from datagen.prompts import load_prompt
+from datagen.prompts import Prompt, load_prompt
 from datagen.records import MEDIA_TAG, Message, Rejected, Sample
 from datagen.speakable import unspeakable_reason
 from datagen.steps import Step, StepConfig
@@ -34,11 +35,13 @@ _LEADING_TAG = re.compile(r"\s*<(?:image|audio|video)>")
 _TAGS = ("<image>", "<audio>", "<video>")
 _MARKDOWN = re.compile(r"[*_`#|~]+|^\s*(?:[-•]|\d{1,2}[.)])\s+", re.MULTILINE)
 _LABEL = re.compile(r"^\s*(?:spoken(?:\s+version)?|rewritten(?:\s+version)?|rewrite|output)\s*:\s*", re.IGNORECASE)
+_WORDS = re.compile(r"[a-z0-9']+")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,!?;:])")
 _PREAMBLE = re.compile(r"^[^\n]{0,120}:\s*\n")  # "Here is the spoken version:\n"
 
 Plan = tuple[int, str, str, str]  # (user turn, media tags before, text to rewrite, media tags after)
-Result = tuple[str, str, "RewriteScore | None"]  # (rewrite to use or "", why it is not used or "", its score)
+Result = tuple[str, str, str, "RewriteScore | None"]  # (status, the model's rewrite, why it is not used, score)
+_UNCHANGED = "unchanged"
 
 
 class SpokenStyleConfig(StepConfig):
@@ -57,6 +60,8 @@ class SpokenStyleConfig(StepConfig):
 def clean_reply(text: str) -> str:
     """A model's reply as one plain line: no preamble line, no "Spoken:" label, no markdown, no wrapping quotes."""
     text = _PREAMBLE.sub("", text.strip(), count=1)
+    text = next((line for line in text.splitlines() if line.strip()), "")  # a spoken query is one line; small
+    # models go on with a second "Written: ..." or an answer
     text = " ".join(_LABEL.sub("", _MARKDOWN.sub(" ", text)).split())
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text).strip("\"'“” ")
 
@@ -77,6 +82,21 @@ def split_frame(content: str) -> tuple[str, str, str]:
     return content[: start + lead], middle.strip(), content[end - trail :]
 
 
+def echoed(prompt: Prompt, original: str, rewrite: str) -> str:
+    """A run of 4 words the rewrite took from the prompt's instructions, not from the query ("" if none).
+
+    Small models often repeat the instruction ("Rewrite written requests into spoken language") rather than
+    follow it; such a reply can still hold every word of the query and pass the faithfulness check."""
+    instructions = _ngrams(prompt.system + " " + prompt.user.replace("{text}", " "))
+    taken = _ngrams(rewrite) & instructions - _ngrams(original)
+    return " ".join(min(taken)) if taken else ""
+
+
+def _ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
+    words = _WORDS.findall(text.lower())
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
 class SpokenStyle(Step[SpokenStyleConfig]):
     name = "spoken_style"
     reads = ("messages",)
@@ -94,9 +114,9 @@ class SpokenStyle(Step[SpokenStyleConfig]):
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
-        """stats.json `spoken_style`: turns rewritten, kept as written, rejected, skipped; share of asked rewritten."""
-        counts = {key: totals.get(key, 0) for key in ("rewritten", "kept_original", "rejected", "skipped")}
-        asked = counts["rewritten"] + counts["kept_original"] + counts["rejected"]
+        """stats.json `spoken_style`: turns per status; the share of those sent to the model that it rewrote."""
+        counts = {key: totals.get(key, 0) for key in ("rewritten", "unchanged", "kept_original", "rejected", "skipped")}
+        asked = sum(counts.values()) - counts["skipped"]
         return {"spoken_style": {**counts, "rewrite_rate": round(counts["rewritten"] / asked, 4) if asked else None}}
 
     def setup(self, backends: Any) -> None:
@@ -146,27 +166,37 @@ class SpokenStyle(Step[SpokenStyleConfig]):
         )
         out: dict[int, Result] = {}
         for i, reply in zip(plans, replies, strict=True):
-            original = plans[i][2]
             rewrite = clean_reply(reply[0]) if reply else ""
-            score = score_rewrite(original, rewrite) if rewrite else None
-            if not rewrite:
-                why, reason = ("no reply" if reply is None else "empty reply"), "generation_failed"
-            elif MEDIA_TAG.search(rewrite):
-                why, reason = "the rewrite holds a media tag", "rewrite_unfaithful"
+            why, reason = self._judge(prompt, plans[i][2], rewrite, reply is None)
+            score = score_rewrite(plans[i][2], rewrite) if rewrite else None
+            if why == _UNCHANGED:
+                status = "unchanged"
+            elif why and self.config.on_unfaithful == "reject":
+                status = "rejected"
+                written = "".join(plans[i][1:])
+                ledger.fail(i, reason, f"{why}: {rewrite[:200]!r}", **self._meta(written, status, why, score))
             else:
-                why = unfaithful_reason(
-                    score,
-                    min_content_recall=self.config.min_content_recall,
-                    max_length_ratio=self.config.max_length_ratio,
-                )
-                reason = "rewrite_unfaithful"
-            rejecting = bool(why) and self.config.on_unfaithful == "reject"
-            self.tally["rejected" if rejecting else "kept_original" if why else "rewritten"] += 1
-            if rejecting:
-                written = plans[i][1] + plans[i][2] + plans[i][3]
-                ledger.fail(i, reason, f"{why}: {rewrite[:200]!r}", **self._meta(written, "rejected", why, score))
-            out[i] = ("" if why else rewrite, why, score)
+                status = "kept_original" if why else "rewritten"
+            self.tally[status] += 1
+            out[i] = (status, rewrite, "" if status == "unchanged" else why, score)
         return out
+
+    def _judge(self, prompt: Prompt, original: str, rewrite: str, no_reply: bool) -> tuple[str, str]:
+        """(why the rewrite is not used, the reject reason) or ("", "") for a faithful one."""
+        if not rewrite:
+            return ("no reply" if no_reply else "empty reply"), "generation_failed"
+        if MEDIA_TAG.search(rewrite):
+            return "the rewrite holds a media tag", "rewrite_unfaithful"
+        if echo := echoed(prompt, original, rewrite):
+            return f"the reply echoes the prompt ({echo!r})", "rewrite_unfaithful"
+        if " ".join(rewrite.split()) == " ".join(original.split()):
+            return _UNCHANGED, ""
+        why = unfaithful_reason(
+            score_rewrite(original, rewrite),
+            min_content_recall=self.config.min_content_recall,
+            max_length_ratio=self.config.max_length_ratio,
+        )
+        return why, "rewrite_unfaithful" if why else ""
 
     def _meta(self, written: str | None, status: str, reason: str, score: RewriteScore | None) -> dict[str, Any]:
         asked = status != "skipped"  # a skipped turn never reached the model
@@ -187,9 +217,9 @@ class SpokenStyle(Step[SpokenStyleConfig]):
         if plan is None or result is None:
             self.tally["skipped"] += 1
             return sample.evolve(meta=self._meta(written, "skipped", skipped, None))
-        rewrite, why, score = result
-        if why:
-            return sample.evolve(meta=self._meta(written, "kept_original", why, score))
+        status, rewrite, why, score = result
+        if status != "rewritten":
+            return sample.evolve(meta=self._meta(written, status, why, score))
         turn, prefix, _, suffix = plan
         messages = list(sample.messages)
         messages[turn] = Message(messages[turn].role, prefix + rewrite + suffix, audio=messages[turn].audio)
