@@ -33,7 +33,8 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _NUMBER_BREAK = re.compile(r"\s*[=+*^×÷<>;]\s*|,\s+|\s[-–]\s")
 _DIGIT_ONE = re.compile(r"(?<![\d.,])1(?![\d.,]?\d)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]{0,60}")
-_SENTENCE_END = re.compile(r"[.!?:;\n]\s*[\"“'(\[]?\s*$")
+_GAP_END = re.compile(r"[.!?:;\n]")
+_I = frozenset(["I", "I'm", "I'd", "I've", "I'll"])
 _TITLES = frozenset(
     [
         "dr",
@@ -95,23 +96,24 @@ def numbers(text: str) -> set[str]:
 
 
 def names(text: str) -> list[str]:
-    """Capitalized words that do not start a sentence (nor "I"), possessive 's removed, in order."""
+    """Capitalized words that do not start a sentence (nor "I"), possessive 's removed, in order.
+
+    One pass: a sentence starts at the first word, after a word ending in "." that is no title ("Dr."), and after
+    a gap holding . ! ? : ; or a line break ("**Describe**" and "Question: What" start one too)."""
     out = []
+    previous, gap_start = "", 0
     for match in _WORD.finditer(text):
-        word = match.group().rstrip(".-'’")
-        before = text[: match.start()]
-        if not word or not word[0].isupper() or word in ("I", "I'm", "I'd", "I've", "I'll"):
-            continue
-        if not before.strip() or (_SENTENCE_END.search(before) and not _after_title(before)):
-            continue
-        out.append(re.sub(r"['’]s$", "", word))
+        raw, gap = match.group(), text[gap_start : match.start()]
+        starts = (
+            not previous
+            or _GAP_END.search(gap)
+            or (previous.endswith(".") and previous.rstrip(".").lower() not in _TITLES)
+        )
+        previous, gap_start = raw, match.end()
+        word = raw.rstrip(".-'’")
+        if word and word[0].isupper() and not starts and word not in _I:
+            out.append(re.sub(r"['’]s$", "", word))
     return out
-
-
-def _after_title(before: str) -> bool:
-    """Whether the period before a word ends a title or abbreviation ("Dr.", "e.g."), not a sentence."""
-    words = before.rstrip().split()
-    return bool(words) and words[-1].endswith(".") and words[-1].rstrip(".").lower() in _TITLES
 
 
 def quotes(text: str) -> list[str]:

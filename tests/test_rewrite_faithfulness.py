@@ -97,6 +97,8 @@ def test_table_is_broad() -> None:
         ("What is this? Where is it?", []),
         ("Was it O'Brien's idea, e.g. Bob's?", ["O'Brien", "Bob"]),
         ("Question: Who is here?\nAnswer: Anna and Ben.", ["Ben"]),  # after a colon a sentence may start
+        ("**Describe** the image. Is it Bob's?", ["Bob"]),
+        ('"Hello," said Anna. "Yes," I said.', ["Anna"]),
         ("", []),
     ],
 )
