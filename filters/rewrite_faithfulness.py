@@ -13,6 +13,8 @@ dollars fifty" count as the same:
 - meaning words: the share of the original's content words (stemmed, stopwords aside) found in the rewrite
   (add-one smoothed, so one word dropped from a three-word query is not a third of its meaning),
   which a paraphrase keeps high and an answer or a new question does not;
+- mood: a question stays a question or becomes a request ("Which color is it?" -> "Tell me which color it
+  is"), not a statement ("It is a color of the rainbow": an answer, however many words it shares);
 - length: a rewrite several times longer than the query is an answer or a lecture, not a spoken query.
 
 Scoring (`score_rewrite`) is apart from thresholding (`unfaithful_reason`). Pure: imports nothing from datagen.
@@ -72,6 +74,12 @@ _FILLERS = frozenset(
     ["please", "kindly", "just", "really", "actually", "basically", "following", "given", "provided", "below", "above"]
 )
 _MIN_WORDS_FOR_RATIO = 4
+# a spoken query may ask as a request rather than a question
+_REQUEST = re.compile(
+    r"\W*(?:(?:so|okay|ok|now|and|please|hey)\W+)*(?:tell|show|describe|explain|name|list|count|give|say|find|"
+    r"let me know|i(?: would|'d)? (?:like|want|wonder)|i wonder)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(slots=True, frozen=True)
@@ -83,6 +91,7 @@ class RewriteScore:
     missing_names: tuple[str, ...]
     added_names: tuple[str, ...]
     missing_quotes: tuple[str, ...]
+    question_kept: bool  # a question is still a question (or a request: "tell me which ...")
     content_recall: float  # share of the original's content words in the rewrite, add-one smoothed (1.0: all or none)
     length_ratio: float  # rewrite words / original words (original counted as at least 4 words)
 
@@ -114,6 +123,10 @@ def names(text: str) -> list[str]:
         if word and word[0].isupper() and not starts and word not in _I:
             out.append(re.sub(r"['’]s$", "", word))
     return out
+
+
+def is_question(text: str) -> bool:
+    return text.rstrip(" \"'”’)").endswith("?")
 
 
 def quotes(text: str) -> list[str]:
@@ -160,6 +173,7 @@ def score_rewrite(original: str, rewrite: str) -> RewriteScore:
         missing_names=tuple(missing_names),
         added_names=tuple(added_names),
         missing_quotes=tuple(missing_quotes),
+        question_kept=not is_question(original) or is_question(rewrite) or bool(_REQUEST.match(rewrite)),
         content_recall=round(recall, 4),
         length_ratio=round(ratio, 3),
     )
@@ -179,6 +193,8 @@ def unfaithful_reason(score: RewriteScore, *, min_content_recall: float = 0.6, m
         return f"added number(s) {list(score.added_numbers)}"
     if score.added_names:
         return f"added name(s) {list(score.added_names)}"
+    if not score.question_kept:
+        return "the question became a statement"
     if score.content_recall < min_content_recall:
         return f"kept {score.content_recall:.0%} of the meaning words (< {min_content_recall:.0%})"
     if score.length_ratio > max_length_ratio:

@@ -67,6 +67,16 @@ CASES = [
         "surface, and it is slowly moving away from us every year by a few small steps, they say.",
         "length",
     ),
+    # a question must stay a question or a request
+    (
+        "Which color is the square in this picture?",
+        "The square in this picture is a color of the rainbow.",
+        "statement",
+    ),
+    ("Which color is the square?", "Tell me which color the square is.", ""),
+    ("Which color is the square?", "So, which color is the square?", ""),
+    ("How many stars are there?", "I'd like to know how many stars there are.", ""),
+    ("Describe the square.", "The square is described.", ""),  # not a question: nothing to keep
     # empty and malformed
     ("", "Anything at all.", ""),  # nothing to keep
     ("How many?", "", "empty"),
