@@ -245,6 +245,11 @@ def test_clean_reply(reply: str, expected: str) -> None:
     assert clean_reply(reply) == expected
 
 
+def test_split_frame_on_a_hostile_run_of_tags() -> None:
+    content = "x" + "<image> " * 20_000  # rescanning the tail per tag was quadratic: minutes, not milliseconds
+    assert split_frame(content) == ("", "x", content[1:])
+
+
 @pytest.mark.parametrize(
     ("content", "expected"),
     [

@@ -73,8 +73,14 @@ def split_frame(content: str) -> tuple[str, str, str]:
     while match := _LEADING_TAG.match(content, start):
         start = match.end()
     end = len(content)
-    while tag := next((t for t in _TAGS if content[start:end].rstrip().endswith(t)), None):
-        end = len(content[:end].rstrip()) - len(tag)
+    while True:  # trailing tags, scanning back: each character is looked at once
+        stop = end
+        while stop > start and content[stop - 1].isspace():
+            stop -= 1
+        tag = next((t for t in _TAGS if stop - len(t) >= start and content.startswith(t, stop - len(t))), None)
+        if tag is None:
+            break
+        end = stop - len(tag)
     middle = content[start:end]
     lead, trail = len(middle) - len(middle.lstrip()), len(middle) - len(middle.rstrip())
     if not middle.strip():
