@@ -7,7 +7,8 @@ dollars fifty" count as the same:
 
 - numbers, as values (the word "one" only when the original wrote a digit 1: mostly it is a pronoun), and no
   new ones (a digit string said in groups, "555, 1234", is not new);
-- names: capitalized words that do not start a sentence ("I" aside; after "Dr." a sentence goes on), and no new
+- names: capitalized words that do not start a sentence (not "I", single letters as in "°C" or "P M", nor titles
+  and abbreviations: "Dr." may be "doctor", "Fig." "figure"; after them a sentence goes on), and no new
   ones (a rewrite that brings in "Paris" asks something else);
 - quoted strings ("...", “...”, '...'), as one contiguous run of words;
 - meaning words: the share of the original's content words (stemmed, stopwords aside) found in the rewrite
@@ -32,9 +33,10 @@ from filters.qa_text import STOPWORDS, stem
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # the normalizer joins neighbouring integers ("0 1 2" is a code read digit by digit): keep "x^2 = 9" two numbers
-_NUMBER_BREAK = re.compile(r"\s*[=+*^×÷<>;]\s*|,\s+|\s[-–]\s")
+_NUMBER_BREAK = re.compile(r"\s*[=+*^×÷<>;{}()\[\]±\\⁄]\s*|,\s+|\s[-–]\s")  # also LaTeX braces, "3 ± 1", "½"
 _DIGIT_ONE = re.compile(r"(?<![\d.,])1(?![\d.,]?\d)")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’.-]{0,60}")
+_LATEX_COMMAND = re.compile(r"\\[A-Za-z]{1,30}")
 _GAP_END = re.compile(r"[.!?:;\n]")
 _I = frozenset(["I", "I'm", "I'd", "I've", "I'll"])
 _TITLES = frozenset(
@@ -120,7 +122,7 @@ def names(text: str) -> list[str]:
         )
         previous, gap_start = raw, match.end()
         word = raw.rstrip(".-'’")
-        if word and word[0].isupper() and not starts and word not in _I:
+        if len(word) > 1 and word[0].isupper() and not starts and word not in _I and word.lower() not in _TITLES:
             out.append(re.sub(r"['’]s$", "", word))
     return out
 
@@ -163,7 +165,7 @@ def score_rewrite(original: str, rewrite: str) -> RewriteScore:
     missing_names = [n for n in dict.fromkeys(names(original)) if not set(_tokens(n)) <= have_words]
     added_names = [n for n in dict.fromkeys(names(rewrite)) if not set(_tokens(n)) <= had_words]
     missing_quotes = [q for q in dict.fromkeys(quotes(original)) if not _contains_run(rewritten, _tokens(q))]
-    wanted = _content_stems(_tokens(original))
+    wanted = _content_stems(_tokens(_LATEX_COMMAND.sub(" ", original)))  # "\\frac" is markup, not meaning
     kept = wanted & _content_stems(rewritten)
     recall = (len(kept) + 1) / (len(wanted) + 1)  # add-one: "shown" dropped from a 2-word query is no 50% loss
     ratio = len(rewrite.split()) / max(len(original.split()), _MIN_WORDS_FOR_RATIO)

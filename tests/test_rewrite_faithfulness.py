@@ -37,6 +37,9 @@ CASES = [
     ("What is the 3rd planet from the Sun?", "What's the third planet from the Sun?", ""),
     ("Summarize the text in 1 paragraph.", "Sum up the text in one paragraph.", ""),
     ("Identify the objects: cat, dog, bird.", "Can you identify the cat, the dog and the bird?", ""),
+    ("Solve $\\frac{1}{2} + \\sqrt{16}$", "Solve one over two plus the square root of sixteen", ""),
+    ("It is 20°C at 3:30 pm.", "It is twenty degrees Celsius at three thirty P M.", ""),
+    ("As in Fig. 2, the line rises.", "As in Figure 2, the line rises.", ""),
     # dropped or changed numbers
     ("What is 3 + 4?", "What's three plus five?", "number"),
     ("Dr. Smith paid $3.50 for lunch.", "Doctor Smith paid for lunch.", "number"),
