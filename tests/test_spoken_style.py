@@ -157,6 +157,7 @@ def test_rewrites_are_spoken_faithful_ones_used_others_kept_with_the_reason(tmp_
         style = rows[rid]["spoken_style"]
         assert style["status"] == "kept_original" and why in style["reason"], (rid, style)
         assert rows[rid]["messages"][0]["content"] == by_id[rid]["messages"][0]["content"]
+    assert rows["quote"]["spoken_style"]["attempt"] == "What does that blue word mean here?"
     assert rows["same"]["spoken_style"]["status"] == "unchanged" and rows["same"]["spoken_style"]["reason"] == ""
     assert rows["same"]["messages"][0]["content"] == "<image>Is the circle blue?"
     assert rows["inner-tag"]["spoken_style"] == {
@@ -165,6 +166,7 @@ def test_rewrites_are_spoken_faithful_ones_used_others_kept_with_the_reason(tmp_
         "prompt": None,
         "generator": None,
         "content_recall": None,
+        "attempt": None,
     }
     assert stats["backend_seconds"]["llm"]["calls"] == 1  # one batch, one generator call
     assert stats["spoken_style"] == {

@@ -12,7 +12,8 @@ with the reason), or with `on_unfaithful: reject` the record is dropped (`rewrit
 `generation_failed` when the model gave nothing). A reply equal to the query is `unchanged`. Turns that are not
 this step's to judge (no user turn, no text, unspeakable, media tags inside the text, too long) are `skipped`, with
 the reason: the speech step rejects what cannot be spoken. Meta: `written_query` (the turn as written),
-`spoken_style` (status, reason, prompt ref, model, content recall); stats.json: `spoken_style` counts.
+`spoken_style` (status, reason, prompt ref, model, content recall, the model's attempt); stats.json:
+`spoken_style` counts per status.
 """
 
 from __future__ import annotations
@@ -115,6 +116,7 @@ class SpokenStyle(Step[SpokenStyleConfig]):
             "prompt": "string",
             "generator": "string",
             "content_recall": "float64",
+            "attempt": "string",
         },
     }
 
@@ -180,7 +182,7 @@ class SpokenStyle(Step[SpokenStyleConfig]):
             elif why and self.config.on_unfaithful == "reject":
                 status = "rejected"
                 written = "".join(plans[i][1:])
-                ledger.fail(i, reason, f"{why}: {rewrite[:200]!r}", **self._meta(written, status, why, score))
+                ledger.fail(i, reason, f"{why}: {rewrite[:200]!r}", **self._meta(written, status, why, score, rewrite))
             else:
                 status = "kept_original" if why else "rewritten"
             self.tally[status] += 1
@@ -204,7 +206,9 @@ class SpokenStyle(Step[SpokenStyleConfig]):
         )
         return why, "rewrite_unfaithful" if why else ""
 
-    def _meta(self, written: str | None, status: str, reason: str, score: RewriteScore | None) -> dict[str, Any]:
+    def _meta(
+        self, written: str | None, status: str, reason: str, score: RewriteScore | None, attempt: str | None = None
+    ) -> dict[str, Any]:
         asked = status != "skipped"  # a skipped turn never reached the model
         return {
             "written_query": written,
@@ -214,6 +218,7 @@ class SpokenStyle(Step[SpokenStyleConfig]):
                 "prompt": load_prompt(self.config.prompt).ref if asked else None,
                 "generator": model_name(self.backends[self.config.generator]) if asked else None,
                 "content_recall": score.content_recall if score else None,
+                "attempt": attempt,  # what the model wrote (cleaned), used or not: the audit reads why
             },
         }
 
@@ -225,8 +230,8 @@ class SpokenStyle(Step[SpokenStyleConfig]):
             return sample.evolve(meta=self._meta(written, "skipped", skipped, None))
         status, rewrite, why, score = result
         if status != "rewritten":
-            return sample.evolve(meta=self._meta(written, status, why, score))
+            return sample.evolve(meta=self._meta(written, status, why, score, rewrite))
         turn, prefix, _, suffix = plan
         messages = list(sample.messages)
         messages[turn] = Message(messages[turn].role, prefix + rewrite + suffix, audio=messages[turn].audio)
-        return sample.evolve(messages=tuple(messages), meta=self._meta(written, "rewritten", "", score))
+        return sample.evolve(messages=tuple(messages), meta=self._meta(written, "rewritten", "", score, rewrite))
