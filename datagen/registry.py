@@ -26,6 +26,7 @@ STEPS: dict[str, str] = {
     "min_mos": "filters.mos_gate:MinMos",
     "decontaminate": "filters.decontaminate:Decontaminate",
     "difficulty_band": "filters.difficulty_band:DifficultyBand",
+    "spoken_style": "datagen.generators.spoken_style:SpokenStyle",
 }
 
 BACKENDS: dict[str, str] = {
