@@ -33,8 +33,9 @@ from datagen.speakable_tables import (
 
 # --- what cannot be spoken ----------------------------------------------------------------------------------------
 
-_CODE_FENCE = re.compile(r"^\s{0,3}(```|~~~)", re.MULTILINE)
-_TABLE_RULE = re.compile(r"^\s{0,3}\|?\s{0,3}:?-{3,}:?\s{0,3}(\|\s{0,3}:?-{3,}:?\s{0,3})+\|?\s*$", re.MULTILINE)
+# Neither depends on line breaks: speech steps may pass text whose whitespace was already collapsed.
+_CODE_FENCE = re.compile(r"```|~~~")
+_TABLE_RULE = re.compile(r":?-{3,}:?[ \t]{0,3}\|[ \t]{0,3}:?-{3,}")  # a header rule: "---|---", "--- | :---:"
 _DISPLAY_MATH = re.compile(r"\$\$(.{0,4000}?)\$\$|\\\[(.{0,4000}?)\\\]", re.DOTALL)
 _INLINE_MATH = re.compile(r"(?<![\\$\w])\$(?!\s)([^$\n]{1,400}?)(?<![\s\\])\$(?![\w$])|\\\((.{1,400}?)\\\)")
 MAX_FORMULA_CHARS = 80  # a formula longer than this is not something a listener can follow

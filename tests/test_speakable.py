@@ -262,6 +262,9 @@ def test_spoken_form_normalizes_like_what_asr_writes(written: str, heard: str) -
         ("~~~\ncode\n~~~", "code block"),
         ("| a | b |\n|---|---|\n| 1 | 2 |", "table"),
         ("a | b\n--- | ---\n1 | 2", "table"),
+        ("Explain: ``` x = 1 ```", "code block"),  # whitespace already collapsed by the caller
+        ("| a | b | |---|---| | 1 | 2 |", "table"),
+        ("Is 5 --- | no, 6?", None),
         ("Prove $" + "x + " * 30 + "1 = 0$", "formula"),
         ("$$" + "\\frac{a}{b} + " * 10 + "c$$", "formula"),
         ("🙂🙂", "nothing a voice can read"),
