@@ -137,7 +137,7 @@ def test_report_images_never_reach_ghostscript(monkeypatch: pytest.MonkeyPatch, 
     """A dataset's image cell is rendered only from the allow-listed formats: PostScript is never interpreted."""
     import PIL.EpsImagePlugin
 
-    from datagen.audit.html import image_tag
+    from datagen.audit.html_parts import image_tag
 
     launched: list[object] = []
     monkeypatch.setattr(PIL.EpsImagePlugin, "Ghostscript", lambda *a, **k: launched.append(a) or 1 / 0)

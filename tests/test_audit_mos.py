@@ -88,7 +88,7 @@ def test_hostile_voice_names_are_plain_text() -> None:
     section = mos_section(records, turns, 2.5)
     assert section is not None and section["retried"] == 1 and section["rescued"] == 0
     assert mos_wer_plot(turns, 2.5, 0.2)[:4] == b"\x89PNG"
-    from datagen.audit.html import _img, _num, _pct, _table
+    from datagen.audit.html_parts import _img, _num, _pct, _table
     from datagen.audit.mos_section import mos_html
 
     html = mos_html(section, turns, 0.2, _img, _table, _num, _pct)

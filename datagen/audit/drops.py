@@ -60,7 +60,7 @@ def reject_examples(paths: list[Path], wanted: set[str]) -> dict[str, dict[str, 
 
 def drops_html(report: dict[str, Any]) -> str:
     """The "Drop reasons" section of the page."""
-    from datagen.audit.html import _missing, _num, _pct, _section, _table  # html imports this module
+    from datagen.audit.html_parts import _missing, _num, _pct, _section, _table
 
     drops = report.get("drops")
     if not drops:
