@@ -177,7 +177,7 @@ def test_dpo_hardest_negative_ranks_wrong_traces_by_hf_lm_likelihood(lm: HFCausa
     from datagen.records import Message, Sample
 
     right = "3 + 5 = 8. The answer is 8."
-    wrong = ["3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2.", "No idea. The answer is 1."]
+    wrong = ["3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2.", "Maybe 1 in all. The answer is 1."]
 
     class ScriptedHF:  # replies from a script, scores with the real model
         engine = "scripted"
