@@ -47,11 +47,19 @@ RIGHT = [
 WRONG = ["He has 3 and gets 5, 3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2."]
 
 
-ANSWERS = {
-    "apples": ["3 + 5 = 8. The answer is 8.", "Three and five make eight. The answer is 8.", "The answer is 15."],
-    "pencils": ["12 - 4 = 8, so the answer is 8.", "The answer is 16.", "Twelve minus four: the answer is 7."],
+ANSWERS = {  # wrong answers come with their (wrong) work: a bare wrong answer is no usable DPO "rejected"
+    "apples": [
+        "3 + 5 = 8. The answer is 8.",
+        "Three and five make eight. The answer is 8.",
+        "He buys 5 for each of his 3, so 3 * 5 = 15. The answer is 15.",
+    ],
+    "pencils": [
+        "12 - 4 = 8, so the answer is 8.",
+        "12 + 4 = 16, so the answer is 16.",
+        "It leaves 7, so the answer is 7.",
+    ],
     "oranges": ["6 * 4 = 25. The answer is 25.", "The answer is 10."],  # never right
-    "circles": ["I count 3 circles. The answer is 3.", "The answer is 4."],
+    "circles": ["I count 3 circles. The answer is 3.", "I count 4 circles. The answer is 4."],
 }
 FIXED = "Six bags of four oranges: 6 * 4 = 24. The answer is 24."
 

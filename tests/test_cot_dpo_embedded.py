@@ -59,6 +59,9 @@ def test_cot_manifest_on_two_problems(tmp_path: Path) -> None:
     for row in ds:
         assert verify(row["messages"][1]["content"], refs[row["id"].split("#")[0]]).match
         assert row["generation"]["generator"].startswith("hf_lm:SmolLM2-135M")
+        assert row["finish_reason"] == "stop" and row["label_source"] == "reference"  # never a cut-off trace
+        assert len(row["traces"]) == row["samples_drawn"] and sum(t["correct"] for t in row["traces"]) == row["correct"]
+        assert {t["finish_reason"] for t in row["traces"]} <= {"stop", "length"}  # hf_lm says how each one ended
     trl = (tmp_path / "out" / "export" / "trl" / "train.jsonl").read_text().splitlines()
     assert len(trl) == len(ds)
 
@@ -75,6 +78,7 @@ def test_dpo_manifest_on_one_problem(tmp_path: Path) -> None:
 
         ds = load_dataset(str(tmp_path / "out"))["train"]
         assert set(ds["pairing"]) == {"hardest_negative:likelihood"} and None not in ds["rejected_score"]
+        assert set(ds["finish_reason"]) | set(ds["rejected_finish_reason"]) == {"stop"}
     for row in rows:
         assert verify(row["chosen"][0]["content"], ref).match
         assert not verify(row["rejected"][0]["content"], ref).match

@@ -136,10 +136,12 @@ FIXED = "Tom has 3 apples and buys 5, so he has 3 + 5 = 8 apples. The answer is 
         (True, FIXED, "corrected"),
         (True, "Still 15. The answer is 15.", "correction did not verify"),
         (True, "", "correction failed"),
-        (True, WRONG[0].replace("15.", "8."), "near-copy"),
+        (True, WRONG[0].replace("15.", "8."), "trace_check: wrong_step: 3 * 5 = 8"),  # its step is wrong
+        (True, WRONG[1].replace("2.", "8."), "near-copy"),
         (True, "The student's solution is correct. The answer is 8.", "leaks the prompt's framing ('student')"),
-        (True, "Tom has 8.\n" + "The answer is 8 apples.\n" * 6, "degenerate loop"),
-        (False, FIXED, "0/4 verified"),
+        (True, "Tom has 8.\n" + "The answer is 8 apples.\n" * 6, "fails trace_check: degenerate"),
+        (True, "The answer is 8. Tom has 3 apples and buys 5 more, so he has", "fails trace_check: truncated"),
+        (False, FIXED, "0/4 correct (0 verified)"),
     ],
 )
 def test_correction_is_used_only_when_it_verifies(correction: bool, reply: str, outcome: str) -> None:
@@ -185,8 +187,18 @@ def test_traces_without_an_answer_are_not_rejected_candidates_unless_allowed() -
     script = {"apples": [[RIGHT[0], "I am not sure how to do this one."]]}
     (rej,) = run_dpo(Scripted(script), [problem("p")], n=2, round_size=2, pairs_per_problem=1)
     assert rej.reason == "no_wrong_trace"
-    (rec,) = run_dpo(
+    (rej,) = run_dpo(  # trace_check's rule for the rejected side asks for a clearly stated answer too
         Scripted(script), [problem("p")], n=2, round_size=2, pairs_per_problem=1, rejected_needs_answer=False
+    )
+    assert rej.reason == "no_wrong_trace"
+    (rec,) = run_dpo(
+        Scripted(script),
+        [problem("p")],
+        n=2,
+        round_size=2,
+        pairs_per_problem=1,
+        rejected_needs_answer=False,
+        trace_check=False,
     )
     assert rec.meta["rejected"] == "I am not sure how to do this one."
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from datagen.backends.base import ChatTurn, Sampling, TextGenerator
+import pickle
+
+import pytest
+
+from datagen.backends.base import ChatTurn, Completion, Sampling, TextGenerator, finish_reason_of
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
 
 
@@ -36,3 +40,28 @@ def test_prompt_placeholder_default_and_failure() -> None:
     llm = _llm(responses={"echo": ["you said: {prompt}"]}, default=["?"], fail_on=["boom"])
     out = llm.generate([_conv("echo me"), _conv("other"), _conv("boom")])
     assert out == [["you said: echo me"], ["?"], None]
+
+
+@pytest.mark.parametrize(
+    ("cut", "max_new_tokens", "reply", "text", "reason"),
+    [
+        (False, 3, "one two three four", "one two three four", "stop"),  # not scripted to cut: never cut
+        (True, 4, "one two three four", "one two three four", "stop"),  # exactly the limit: it ended
+        (True, 3, "one two three four", "one two three", "length"),  # cut at max_new_tokens
+        (True, 1, "", "", "stop"),  # empty
+        (True, 2, "  spaced   out words  ", "spaced out", "length"),  # words count, spacing does not
+    ],
+)
+def test_finish_reason_is_scriptable(cut: bool, max_new_tokens: int, reply: str, text: str, reason: str) -> None:
+    llm = _llm(default=[reply], cut_at_max_new_tokens=cut)
+    ((out,),) = llm.generate([_conv("q")], sampling=Sampling(max_new_tokens=max_new_tokens))
+    assert out == text and finish_reason_of(out) == reason
+    assert isinstance(out, str) and out.text == text  # a str to every caller that wants only the text
+
+
+def test_completion_keeps_its_finish_reason_through_pickle_and_loses_it_when_edited() -> None:
+    done = Completion("The answer is 8.", "length")
+    again = pickle.loads(pickle.dumps(done))
+    assert again == "The answer is 8." and finish_reason_of(again) == "length"
+    assert finish_reason_of(done.strip()) is None and type(done.strip()) is str  # an edited text is a new text
+    assert [finish_reason_of(x) for x in ("plain", None, 42, Completion("x"))] == [None, None, None, None]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from datagen.backends.base import BackendError, ChatTurn, Sampling
+from datagen.backends.base import BackendError, ChatTurn, Sampling, finish_reason_of
 from datagen.backends.hf_lm import HFCausalLM, HFLMSettings, cache_root
 from datagen.records import Image
 from datagen.testing import tiny_png
@@ -78,6 +78,20 @@ def test_uses_the_tokenizers_chat_template(lm: HFCausalLM) -> None:
     text = lm._tokenizer.decode(ids)
     assert text.startswith("<|im_start|>system\nAnswer briefly.<|im_end|>")
     assert text.endswith("<|im_start|>assistant\n")
+
+
+def test_finish_reason_length_when_cut_at_max_new_tokens_stop_when_the_model_ends(tiny_llama: Path) -> None:
+    import torch
+
+    lm = HFCausalLM(HFLMSettings(model=str(tiny_llama), batch_size=4))  # its own copy: the test moves the eos
+    cut = lm.generate(CONVS, sampling=GREEDY)
+    assert [finish_reason_of(r[0]) for r in cut if r] == ["length"] * 3  # random weights never say eos in 8 tokens
+    with torch.inference_mode():
+        first = int(lm._model(torch.tensor([lm._render(CONVS[0])])).logits[0, -1].argmax())
+    lm._model.generation_config.eos_token_id = [first]  # the token it says first now ends the reply
+    ended = lm.generate(CONVS[:1], n=2, sampling=GREEDY)[0]
+    assert ended is not None and [finish_reason_of(t) for t in ended] == ["stop", "stop"]
+    assert len(ended[0]) < len(cut[0][0])
 
 
 def test_load_errors_name_the_fix(tmp_path: Path, tiny_llama: Path) -> None:
@@ -163,7 +177,7 @@ def test_dpo_hardest_negative_ranks_wrong_traces_by_hf_lm_likelihood(lm: HFCausa
     from datagen.records import Message, Sample
 
     right = "3 + 5 = 8. The answer is 8."
-    wrong = ["3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2.", "No idea. The answer is 1."]
+    wrong = ["3 * 5 = 15. The answer is 15.", "I think it is 2. The answer is 2.", "Maybe 1 in all. The answer is 1."]
 
     class ScriptedHF:  # replies from a script, scores with the real model
         engine = "scripted"

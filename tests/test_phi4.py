@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from datagen.backends.base import BackendError, ChatTurn, Sampling
+from datagen.backends.base import BackendError, ChatTurn, Sampling, finish_reason_of
 from datagen.backends.hf_batching import plan_batches, resolve_device, resolve_dtype
 from datagen.backends.phi4 import AUDIO_TOKEN, IMAGE_TOKEN, Phi4Backend, Phi4Settings, place_media, render_chat
 from datagen.manifest import load_manifest
@@ -72,6 +72,7 @@ def test_mixed_batch_returns_n_strings_per_conversation_in_order(phi4: Phi4Backe
     for texts in out:
         assert isinstance(texts, list) and len(texts) == 2 and all(isinstance(t, str) for t in texts)
         assert texts[0] == texts[1]  # greedy: both samples are the same decode
+    assert {finish_reason_of(t) for texts in out for t in texts} == {"length"}  # random weights: cut at 6 tokens
     single = phi4.generate([convs[3]], n=1, sampling=GREEDY)
     assert single == [[out[3][0]]]  # order kept although the batch was sorted by length
 

@@ -72,15 +72,19 @@ def test_merge_turns_step_figures_into_stats_entries() -> None:
     values = {"kept": {}, "dropped": {}, "audio_seconds": []}
     shards = [
         {**base, "values": values, "steps": {"cot": {"problems": 2, "solved": 1, "samples_budget": 16,
-                                                      "samples_drawn": 10, "kept_traces": 2}}},
+                                                      "samples_drawn": 10, "kept_traces": 2,
+                                                      "removed_by_trace_check": {"wrong_step": 1}}}},
         {**base, "values": values, "steps": {"cot": {"problems": 2, "solved": 2, "samples_budget": 16,
-                                                      "samples_drawn": 6, "kept_traces": 3},
+                                                      "samples_drawn": 6, "kept_traces": 3, "cut_at_max_new_tokens": 2,
+                                                      "removed_by_trace_check": {"truncated": 2, "wrong_step": 1},
+                                                      "majority_vote": {"labelled": 1}},
                                              "vision_speech": {"voices": {"fake_tts:alpha": 2}}}},
     ]  # fmt: skip
     stats = merge(shards, total=4)
     assert stats["rejection_sampling"] == {
         "problems": 4, "pass_at_n": 0.75, "samples_budget": 32, "samples_drawn": 16, "samples_saved": 16,
-        "samples_saved_fraction": 0.5, "kept_traces": 5, "pairs_built": 0,
+        "samples_saved_fraction": 0.5, "kept_traces": 5, "pairs_built": 0, "cut_at_max_new_tokens": 2,
+        "removed_by_trace_check": {"truncated": 2, "wrong_step": 2}, "majority_vote": {"labelled": 1},
     }  # fmt: skip
     assert stats["voices"] == {"fake_tts:alpha": 2}
     assert "rejection_sampling" not in merge(shards[:0], total=0)

@@ -277,17 +277,27 @@ def test_on_real_cot_and_dpo_records() -> None:
     looping = "Tom has 3. Tom has 3. Tom has 3. The answer is 3."
     script = {"apples": [[right, wrong_step, cut, looping]]}
 
-    dpo = DpoPairs(DpoConfig(generator="lm", n=4, round_size=4, pairs_per_problem=3, policy="random"), seed=1)
+    options = {"generator": "lm", "n": 4, "round_size": 4, "pairs_per_problem": 3, "policy": "random"}
+    dpo = DpoPairs(DpoConfig(**options), seed=1)
+    dpo.setup({"lm": Scripted(script)})
+    (pair,) = dpo.process([problem("p")])  # the generator applies the same rule by default
+    assert isinstance(pair, Sample) and pair.meta["rejected"] == wrong_step
+
+    dpo = DpoPairs(DpoConfig(**options, trace_check=False), seed=1)
     dpo.setup({"lm": Scripted(script)})
     pairs = [p for p in dpo.process([problem("p")]) if isinstance(p, Sample)]
-    assert len(pairs) == 3  # today the generator pairs every wrong trace that has an answer
+    assert len(pairs) == 3  # without the check the generator pairs every wrong trace that has an answer
     checked = {p.meta["rejected"]: out for p in pairs for out in TraceCheck().process([p])}
     assert isinstance(checked[wrong_step], Sample) and checked[wrong_step].meta["trace_rejected_problem"] == ""
     assert checked[cut].reason == "unusable_rejected" and "truncated" in checked[cut].detail
     assert checked[looping].reason == "unusable_rejected" and "degenerate" in checked[looping].detail
 
-    cot = ChainOfThought(CotConfig(generator="lm", n=4, round_size=4, k=2), seed=1)
     flip_flop = "The answer is 8. No, the answer is 8 + 1 = 10. The answer is 8."
+    cot = ChainOfThought(CotConfig(generator="lm", n=2, round_size=2, k=2), seed=1)
+    cot.setup({"lm": Scripted({"apples": [[right, flip_flop]]})})
+    (kept,) = cot.process([problem("p")])  # the generator applies the same rule by default
+    assert kept.messages[1].content == right and kept.meta["traces"][1]["check"] == "conflicting_answers"
+    cot = ChainOfThought(CotConfig(generator="lm", n=4, round_size=4, k=2, trace_check=False), seed=1)
     cot.setup({"lm": Scripted({"apples": [[right, flip_flop]]})})
     records = cot.process([problem("p")])
     assert [r.meta["verification"]["match"] for r in records] == [True, True]  # both end in 8: both verified

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from datagen.backends.base import BackendError, ChatTurn, Sampling
+from datagen.backends.base import BackendError, ChatTurn, Sampling, finish_reason_of
 from datagen.backends.vllm import (
     VLLMBackend,
     VLLMSettings,
@@ -168,13 +168,13 @@ class _RecordingLLM:
         if any("boom" in r["prompt"] for r in requests):
             raise ValueError("bad request")
 
-        class _Completion:
-            def __init__(self, text: str) -> None:
-                self.text = text
+        class _Completion:  # vLLM's CompletionOutput: the text and why it ended ("length": max_tokens reached)
+            def __init__(self, text: str, finish_reason: str) -> None:
+                self.text, self.finish_reason = text, finish_reason
 
         class _Result:
             def __init__(self, prompt: str, n: int) -> None:
-                self.outputs = [_Completion(f" {prompt} #{k} ") for k in range(n)]
+                self.outputs = [_Completion(f" {prompt} #{k} ", ("stop", "length")[k % 2]) for k in range(n)]
 
         return [_Result(r["prompt"], p["n"]) for r, p in zip(requests, sampling_params, strict=True)]
 
@@ -195,6 +195,7 @@ def test_backend_routes_loras_keeps_order_and_isolates_failures() -> None:
     assert out[1] is None and out[2] is None
     plain = "<|user|>plain<|end|><|assistant|>"
     assert out[4] == [f"{plain} #0", f"{plain} #1"]  # stripped, in request order
+    assert [finish_reason_of(t) for t in out[4]] == ["stop", "length"]  # vLLM's finish reasons are passed on
     assert out[0] == ["<|user|><|audio_1|><|end|><|assistant|> #0", "<|user|><|audio_1|><|end|><|assistant|> #1"]
     assert out[3] is not None and out[3][0].startswith("<|user|><|image_1|>what")
     first_prompts, first_loras = llm.calls[0]

@@ -90,11 +90,42 @@ class Transcriber(Backend, Protocol):
     def transcribe(self, audios: list[Audio]) -> list[str | None]: ...
 
 
+class Completion(str):
+    """A generated text that also says why generation stopped: "stop" (the model ended it), "length" (cut at
+    `max_new_tokens`), or None (the engine does not say).
+
+    A `str`, so every caller that wants only the text keeps working; a caller that must know whether a reasoning
+    trace was cut off reads `finish_reason_of(text)`. String methods (`strip`, slicing) return plain `str`.
+    """
+
+    finish_reason: str | None
+
+    def __new__(cls, text: str, finish_reason: str | None = None) -> Completion:
+        made = super().__new__(cls, text)
+        made.finish_reason = finish_reason
+        return made
+
+    @property
+    def text(self) -> str:
+        return str(self)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # pickled (Dask) with its finish reason
+        return (Completion, (str(self), self.finish_reason))
+
+
+def finish_reason_of(text: object) -> str | None:
+    """The finish reason a backend attached to a generated text ("stop", "length"), None when it attached none."""
+    reason = getattr(text, "finish_reason", None) if isinstance(text, str) else None
+    return reason if isinstance(reason, str) else None
+
+
 @runtime_checkable
 class TextGenerator(Backend, Protocol):
     def generate(
         self, conversations: list[list[ChatTurn]], n: int = 1, sampling: Sampling | None = None
-    ) -> list[list[str] | None]: ...
+    ) -> list[list[str] | None]:
+        """n texts per conversation (None for a failed one); each may be a `Completion` carrying its finish reason."""
+        ...
 
 
 T = TypeVar("T", bound=BaseModel)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BaseBackend, Sampling, Voice
+from datagen.backends.base import BaseBackend, Completion, Sampling, Voice
 from datagen.records import Audio
 
 _SR = 16000
@@ -100,6 +100,10 @@ class FakeLLMSettings(BaseModel):
     )
     default: list[str] = Field(default_factory=lambda: ["I don't know."], min_length=1)
     fail_on: list[str] = Field(default_factory=list, description="prompts containing any of these fail (None)")
+    cut_at_max_new_tokens: bool = Field(
+        False,
+        description="count words as tokens: a reply longer than max_new_tokens is cut there (finish reason 'length')",
+    )
 
 
 class FakeTextGenerator(BaseBackend[FakeLLMSettings]):
@@ -107,6 +111,7 @@ class FakeTextGenerator(BaseBackend[FakeLLMSettings]):
 
     Greedy (temperature 0) always gives a prompt's first reply; sampling picks among its replies by a hash of
     (seed, prompt, sample index), so more rounds with new seeds see other replies, as a real sampler would.
+    Replies are `Completion`s: "stop", or "length" when `cut_at_max_new_tokens` cut one (words count as tokens).
     """
 
     engine = "fake_llm"
@@ -115,7 +120,7 @@ class FakeTextGenerator(BaseBackend[FakeLLMSettings]):
         sampling = sampling or Sampling()
         return [self._one(conv, n, sampling) for conv in conversations]
 
-    def _one(self, conversation: list[Any], n: int, sampling: Sampling) -> list[str] | None:
+    def _one(self, conversation: list[Any], n: int, sampling: Sampling) -> list[Completion] | None:
         prompt = next((t.content for t in reversed(conversation) if t.role == "user"), "")
         if any(bad in prompt for bad in self.settings.fail_on):
             return None
@@ -127,5 +132,11 @@ class FakeTextGenerator(BaseBackend[FakeLLMSettings]):
             else:
                 digest = hashlib.sha256(f"{sampling.seed}\x1f{j}\x1f{prompt}".encode()).digest()
                 pick = int.from_bytes(digest[:4], "big") % len(replies)
-            out.append(replies[pick].replace("{prompt}", prompt))
+            out.append(self._finished(replies[pick].replace("{prompt}", prompt), sampling.max_new_tokens))
         return out
+
+    def _finished(self, reply: str, max_new_tokens: int) -> Completion:
+        words = reply.split()
+        if self.settings.cut_at_max_new_tokens and len(words) > max_new_tokens:
+            return Completion(" ".join(words[:max_new_tokens]), "length")
+        return Completion(reply, "stop")

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from datagen.backends.base import Sampling
+from datagen.backends.base import Completion, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +95,20 @@ def generate_kwargs(sampling: Sampling) -> dict[str, Any]:
         "top_k": 0,
         "max_new_tokens": sampling.max_new_tokens,
     }
+
+
+def completions(texts: Sequence[str], new_ids: Any, eos_ids: Any, max_new_tokens: int) -> list[Completion]:
+    """Decoded texts (stripped) as `Completion`s: "length" when a row holds no end-of-sequence token and
+    `max_new_tokens` were generated (cut off), else "stop". `new_ids` are the generated ids only (batch x steps)."""
+    import torch
+
+    eos = [eos_ids] if isinstance(eos_ids, int) else [int(e) for e in (eos_ids or [])]
+    ended = torch.isin(new_ids, torch.tensor(eos, device=new_ids.device)).any(dim=-1).tolist()
+    full = new_ids.shape[-1] >= max_new_tokens
+    return [
+        Completion(text.strip(), "length" if full and not stop else "stop")
+        for text, stop in zip(texts, ended, strict=True)
+    ]
 
 
 @dataclass(slots=True, frozen=True)

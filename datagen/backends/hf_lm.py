@@ -20,7 +20,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling
-from datagen.backends.hf_batching import generate_kwargs, prepare_each, run_batched, torch_device_and_dtype
+from datagen.backends.hf_batching import (
+    completions,
+    generate_kwargs,
+    prepare_each,
+    run_batched,
+    torch_device_and_dtype,
+)
 
 log = logging.getLogger(__name__)
 
@@ -248,4 +254,7 @@ class HFCausalLM(BaseBackend[HFLMSettings]):
         with torch.inference_mode():
             out = self._model.generate(**inputs, **generate_kwargs(sampling), pad_token_id=self._tokenizer.pad_token_id)
         new = out[:, inputs["input_ids"].shape[1] :]
-        return [t.strip() for t in self._tokenizer.batch_decode(new, skip_special_tokens=True)]
+        texts = self._tokenizer.batch_decode(new, skip_special_tokens=True)
+        eos = self._model.generation_config.eos_token_id
+        eos = eos if eos is not None else self._tokenizer.eos_token_id
+        return completions(texts, new, eos, sampling.max_new_tokens)

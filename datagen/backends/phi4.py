@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling, package_version
 from datagen.backends.hf_batching import (
+    completions,
     generate_kwargs,
     prepare_each,
     run_batched,
@@ -241,4 +242,6 @@ class Phi4Backend(BaseBackend[Phi4Settings]):
         with torch.inference_mode():
             out = self._model.generate(**inputs, **generate_kwargs(sampling), pad_token_id=tokenizer.pad_token_id)
         new = out[:, inputs["input_ids"].shape[1] :]
-        return [t.strip() for t in tokenizer.batch_decode(new, skip_special_tokens=True)]
+        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+        eos = self._model.generation_config.eos_token_id
+        return completions(texts, new, eos if eos is not None else tokenizer.eos_token_id, sampling.max_new_tokens)

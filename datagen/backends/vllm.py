@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling
+from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Completion, Sampling
 from datagen.backends.hf_batching import batch_seed, prepare_each
 from datagen.backends.phi4 import AUDIO_TOKEN, IMAGE_TOKEN, RATE, render_chat, to_rgb, to_wave
 from datagen.records import Audio
@@ -219,4 +219,4 @@ class VLLMBackend(BaseBackend[VLLMSettings]):
         params = [self._params_cls(**sampling_kwargs(sampling, n, i)) for i in indices]
         loras = [self._loras.get(lora_for(r) or "") for r in requests]
         results = self._llm.generate(requests, sampling_params=params, lora_request=loras, use_tqdm=False)
-        return [[c.text.strip() for c in r.outputs] for r in results]
+        return [[Completion(c.text.strip(), getattr(c, "finish_reason", None)) for c in r.outputs] for r in results]

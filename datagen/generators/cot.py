@@ -6,12 +6,19 @@ has `k` distinct verified traces or has drawn `n`: an easy problem costs one rou
 Each round is one batched generator call over the still-active problems, seeded from (manifest seed, round,
 active ids), so local, Dask and resumed runs draw the same traces.
 
+A trace is correct when its answer verifies AND, with `trace_check` on (the default), it passes `trace_check` (it
+ends, states one final answer, its equations hold, it does not loop); a trace cut at `max_new_tokens` is never kept.
+A problem without a reference is labelled by majority vote when `min_agreement` is set (`label_source: majority`,
+`label_votes`, `label_agreement`; it draws its whole budget), else dropped `missing_reference`.
+
 Writes one record per kept trace, `{id}#t{j}` (user question + assistant trace), with meta `pass_rate`,
-`samples_drawn`, `correct`, `trace_index`, `verification` and `generation` (provenance). Per-problem counts
-(problems, solved, samples drawn of the budget) are tallied as problems finish and reported in stats.json
-`rejection_sampling`.
-Drops: `missing_question`, `missing_reference`, `generation_failed` (every model call failed),
-`no_correct_trace` (none verified; the pass-rate meta is kept, a difficulty signal for the audit).
+`samples_drawn`, `correct`, `trace_index`, `verification`, `finish_reason`, `generation` (provenance),
+`label_source`, and `traces`: the verdicts of every trace drawn for the problem (verified, method, finish reason,
+trace_check reason). Per-problem counts (problems, solved, samples drawn of the budget, traces removed per
+trace_check reason, vote outcomes) are tallied and reported in stats.json `rejection_sampling`.
+Drops: `missing_question`, `missing_reference`, `generation_failed` (every model call failed), `no_consensus` (no
+majority label), `no_correct_trace` (none correct; the detail names what trace_check removed; the pass-rate meta
+and the verdicts are kept, a difficulty signal for the audit).
 
 The sampling itself (`Sampler`, `SamplingStep`) lives in `datagen.generators.sampling`, shared with `dpo`.
 """
@@ -36,7 +43,12 @@ class ChainOfThought(SamplingStep[CotConfig]):
     name = "cot"
     reads = ("messages",)
     record_index, counted_as = "trace_index", "kept_traces"
-    schema = {**sampling.PROBLEM_SCHEMA, "trace_index": "int32", "verification": sampling.VERIFICATION_SCHEMA}
+    schema = {
+        **sampling.PROBLEM_SCHEMA,
+        "trace_index": "int32",
+        "verification": sampling.VERIFICATION_SCHEMA,
+        "finish_reason": "string",
+    }
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         cfg = self.config
@@ -59,6 +71,7 @@ class ChainOfThought(SamplingStep[CotConfig]):
                 **sampler.problem_meta(problem),
                 "trace_index": j,
                 "verification": sampling.verification_meta(trace),
+                "finish_reason": trace.finish_reason,
             }
             messages = (problem.question, Message("assistant", trace.text))
             records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))

@@ -4,7 +4,11 @@ Standalone: it samples its own traces with the CoT `Sampler` (same prompt, round
 stops a problem once it has one distinct correct trace and `pairs_per_problem` distinct wrong ones. When no trace
 is correct and `correction` is on, the model is shown a wrong attempt and the reference answer and asked for a
 corrected solution (`dpo_correction` template); that is used as chosen only if it verifies on its own, does not
-echo the prompt's framing (`correction_forbidden`: "student", ...) and is not a loop of repeated lines.
+echo the prompt's framing (`correction_forbidden`: "student", ...) and passes trace_check.
+
+With `trace_check` on (the default) the chosen side must pass every check of `trace_check` and the rejected side
+must be a finished, coherent trace that clearly states a wrong answer (`filters.trace_scoring.is_usable_rejected`):
+garbage is no useful negative. A trace cut at `max_new_tokens` is never used on either side.
 
 Pairing policies (`policy`): `random`; `hardest_negative`, the wrong traces the model finds most likely (when the
 backend implements `LikelihoodScorer.score`), else the most frequent wrong answers (`pairing` records which);
@@ -12,7 +16,8 @@ backend implements `LikelihoodScorer.score`), else the most frequent wrong answe
 
 Writes one record per pair, `{id}#p{j}`: messages = (question, chosen), meta `rejected` (the rejected reply),
 `pair_index`, `pairing`, `corrected` (+ `correction_prompt`), `rejected_score`, `chosen_verification`,
-`rejected_verification`, plus the problem meta of `cot` (`pass_rate`, `samples_drawn`, `correct`, `generation`).
+`rejected_verification`, `finish_reason` / `rejected_finish_reason`, plus the problem meta of `cot` (`pass_rate`,
+`samples_drawn`, `correct`, `generation`, `label_source`, `traces`: every trace's verdicts).
 Drops: those of `cot`, plus `no_wrong_trace` (every trace verified: nothing to prefer against).
 """
 
@@ -25,7 +30,7 @@ from typing import Literal, Protocol, runtime_checkable
 
 from pydantic import Field
 
-from datagen.backends.base import ChatTurn
+from datagen.backends.base import ChatTurn, finish_reason_of
 from datagen.generators.sampling import (
     PROBLEM_SCHEMA,
     VERIFICATION_SCHEMA,
@@ -40,10 +45,12 @@ from datagen.generators.sampling import (
     normalize_trace,
     verification_meta,
 )
+from datagen.generators.trace_verdicts import judge
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from filters.answers import extract_answer, verify
+from filters.trace_scoring import is_usable_rejected
 
 Policy = Literal["random", "hardest_negative", "length_matched"]
 
@@ -66,18 +73,12 @@ class DpoConfig(SamplingConfig):
     correction_prompt: str = Field("dpo_correction", description="template for the correction request")
     correction_temperature: float = Field(0.0, ge=0, description="0 = greedy correction")
     rejected_needs_answer: bool = Field(
-        True, description="only traces with an extractable (wrong) final answer can be rejected"
+        True, description="only traces with an extractable (wrong) answer can be rejected (implied by trace_check)"
     )
     correction_forbidden: list[str] = Field(
         default_factory=lambda: ["student", "correct final answer", "i was told", "given answer"],
         description="a correction mentioning any of these (case-insensitive) leaks the prompt's framing: refused",
     )
-
-
-def repetitive(text: str, min_lines: int = 4, max_repeat_share: float = 0.5) -> bool:
-    """A degenerate loop: most non-empty lines repeat an earlier one (small models fall into these)."""
-    lines = [line.strip().lower() for line in text.splitlines() if line.strip()]
-    return len(lines) >= min_lines and 1 - len(set(lines)) / len(lines) > max_repeat_share
 
 
 def _answer_key(trace: Trace) -> str:
@@ -159,6 +160,8 @@ class DpoPairs(SamplingStep[DpoConfig]):
         "rejected_score": "float64",
         "chosen_verification": VERIFICATION_SCHEMA,
         "rejected_verification": VERIFICATION_SCHEMA,
+        "finish_reason": "string",
+        "rejected_finish_reason": "string",
     }
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
@@ -171,10 +174,21 @@ class DpoPairs(SamplingStep[DpoConfig]):
         return ledger.emit(self, batch, lambda i, _: self._pairs(sampler, problems[i]))
 
     def _rejectable(self, problem: Problem) -> list[Trace]:
-        wrong = problem.wrong
-        if self.config.rejected_needs_answer:
-            wrong = [t for t in wrong if t.verification.predicted is not None and t.text.strip()]
+        wrong = [t for t in problem.wrong if self._usable_rejected(problem, t)]
         return distinct(wrong, self.config.dedup_distance)
+
+    def _usable_rejected(self, problem: Problem, trace: Trace) -> bool:
+        """Never a cut-off trace; with trace_check, `is_usable_rejected` (computed once per trace)."""
+        cfg = self.config
+        if trace.finish_reason == "length":
+            return False
+        if cfg.trace_check:
+            if trace.rejected_check is None:
+                trace.rejected_check = is_usable_rejected(
+                    trace.text, problem.reference or None, finish_reason=trace.finish_reason
+                )
+            return trace.rejected_check.ok
+        return not cfg.rejected_needs_answer or (trace.verification.predicted is not None and bool(trace.text.strip()))
 
     def _pairs(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
         cfg = self.config
@@ -208,6 +222,8 @@ class DpoPairs(SamplingStep[DpoConfig]):
                 "rejected_score": score,
                 "chosen_verification": verification_meta(good),
                 "rejected_verification": verification_meta(bad),
+                "finish_reason": good.finish_reason,
+                "rejected_finish_reason": bad.finish_reason,
             }
             messages = (problem.question, Message("assistant", good.text))
             records.append(problem.sample.evolve(id=f"{problem.sample.id}#p{j}", messages=messages, meta=meta))
@@ -239,7 +255,8 @@ class DpoPairs(SamplingStep[DpoConfig]):
         out = sampler.generator.generate(
             [conversation], n=1, sampling=sampler.sampling(seed, cfg.correction_temperature)
         )
-        text = out[0][0] if out and out[0] and isinstance(out[0][0], str) else ""
+        generated = out[0][0] if out and out[0] and isinstance(out[0][0], str) else ""
+        text, reason = str(generated), finish_reason_of(generated)
         if not text.strip():
             return "correction failed: the model returned nothing"
         check = verify(text, problem.reference)
@@ -248,8 +265,9 @@ class DpoPairs(SamplingStep[DpoConfig]):
         lowered = text.lower()
         if leaked := [word for word in cfg.correction_forbidden if word.lower() in lowered]:
             return f"correction leaks the prompt's framing ({leaked[0]!r})"
-        if repetitive(text):
-            return "correction is a degenerate loop of repeated lines"
+        verdict = judge(text, problem.reference, reason, cfg.trace_check)
+        if not verdict.ok:
+            return f"correction fails trace_check: {verdict.reason}: {verdict.detail}"[:300]
         if near_duplicate(text, [t.text for t in wrong], cfg.dedup_distance):
             return "correction is a near-copy of a wrong trace"
-        return Trace(text, seed, check)
+        return Trace(text, seed, check, reason, verdict)

@@ -2,8 +2,11 @@
 
 A `SamplingStep` turns a batch into `Problem`s (question + reference), the `Sampler` draws traces in rounds of
 `round_size` until a step's `stop(problem)` holds or the budget `n` is spent, each trace verified against the
-reference (`filters.answers.verify`). Each round is seeded from (manifest seed, round, active ids), so local,
-Dask and resumed runs draw the same traces. The step tallies problems, solved and samples drawn (stats.json
+reference (`filters.answers.verify`) and, with `trace_check` on (the default), judged by `trace_check`'s rule: a
+trace counts as correct only if both agree, and one cut at `max_new_tokens` never does. A problem without a
+reference gets a majority-vote label when `min_agreement` is set (`trace_verdicts`). Each round is seeded from
+(manifest seed, round, active ids), so local, Dask and resumed runs draw the same traces. The step tallies
+problems, solved, samples drawn, traces removed per trace_check reason, cut-off traces and vote outcomes (stats.json
 `rejection_sampling`).
 """
 
@@ -17,12 +20,15 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from datagen.backends.base import Sampling, model_name
+from datagen.backends.base import Sampling, finish_reason_of, model_name
+from datagen.generators import trace_verdicts
+from datagen.generators.trace_verdicts import PASSED, Vote, judge, majority_vote, unlabelled, verdict_meta
 from datagen.ledger import Ledger
 from datagen.prompts import Prompt, load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.steps import Step, StepConfig
 from filters.answers import verify
+from filters.trace_scoring import TraceVerdict
 
 
 class SamplingConfig(StepConfig):
@@ -38,17 +44,37 @@ class SamplingConfig(StepConfig):
     dedup_distance: float = Field(
         0.1, ge=0, le=1, description="traces within this normalized edit distance of a kept one are near-duplicates"
     )
+    trace_check: bool = Field(
+        True,
+        description="a trace is correct only if it also passes trace_check (finished, one final answer, equations "
+        "that hold, no loops); off: only traces cut at max_new_tokens are refused",
+    )
+    min_agreement: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="problems without a reference: the answer this share of the n samples agree on becomes the "
+        "label (majority vote, the whole budget is drawn); null = such problems are dropped missing_reference",
+    )
 
 
 @dataclass(slots=True)
 class Trace:
+    """One drawn trace: its answer's verification, how generation ended, and its trace_check verdict."""
+
     text: str
     seed: int
     verification: Any  # filters.answers.Verification
+    finish_reason: str | None = None  # "stop", "length" (cut at max_new_tokens), None (the backend does not say)
+    check: TraceVerdict = PASSED
+    rejected_check: TraceVerdict | None = None  # dpo: `is_usable_rejected`, computed once
 
     @property
     def correct(self) -> bool:
-        return bool(self.verification.match)
+        return bool(self.verification.match) and self.check.ok
+
+    def as_meta(self) -> dict[str, Any]:
+        return verdict_meta(self.check, self.verification, self.finish_reason)
 
 
 @dataclass(slots=True)
@@ -62,6 +88,12 @@ class Problem:
     drawn: int = 0
     failed: int = 0
     seeds: list[int] = field(default_factory=list)
+    label_source: str = "reference"  # or "majority": `reference` is "" until the vote names one
+    vote: Vote | None = None
+
+    @property
+    def voting(self) -> bool:
+        return self.label_source == "majority"
 
     @property
     def correct(self) -> list[Trace]:
@@ -69,7 +101,8 @@ class Problem:
 
     @property
     def wrong(self) -> list[Trace]:
-        return [t for t in self.traces if not t.correct]
+        """Traces whose answer does not verify (a right answer that failed trace_check is neither right nor wrong)."""
+        return [t for t in self.traces if not t.verification.match]
 
 
 def derive_seed(seed: int, *parts: object) -> int:
@@ -79,15 +112,13 @@ def derive_seed(seed: int, *parts: object) -> int:
 
 
 def split_problem(sample: Sample) -> tuple[Message, str] | str:
-    """(question turn, reference text) or the drop reason when the record is not a usable problem."""
+    """(question turn, reference text: "" when there is none) or the drop reason when there is no question."""
     users = sample.user_turns()
     if not users or not sample.messages[users[0]].content.strip():
         return "missing_question"
     first = users[0]
     reference = next((m.content for m in sample.messages[first + 1 :] if m.role == "assistant"), "")
-    if not reference.strip():
-        return "missing_reference"
-    return sample.messages[first], reference
+    return sample.messages[first], reference if reference.strip() else ""
 
 
 _SPACE = re.compile(r"\s+")
@@ -161,11 +192,30 @@ class Sampler:
                     continue
                 texts = list(out)[:size]
                 problem.failed += size - len(texts)
-                for text in texts:
-                    text = text if isinstance(text, str) else ""
-                    problem.traces.append(Trace(text, seed, verify(text, problem.reference)))
+                problem.traces.extend(self.trace(problem, text, seed) for text in texts)
             round_ += 1
-            active = [p for p in active if p.drawn < cfg.n and not stop(p)]
+            active = [p for p in active if p.drawn < cfg.n and (p.voting or not stop(p))]
+        for problem in problems:
+            if problem.voting:
+                self.label_by_vote(problem)
+
+    def trace(self, problem: Problem, generated: object, seed: int) -> Trace:
+        """A drawn text verified against the reference (if any) and judged; anything but a string is empty text."""
+        reason = finish_reason_of(generated)
+        text = str(generated) if isinstance(generated, str) else ""
+        verification = verify(text, problem.reference) if problem.reference else unlabelled(text)
+        return Trace(text, seed, verification, reason, judge(text, problem.reference, reason, self.config.trace_check))
+
+    def label_by_vote(self, problem: Problem) -> None:
+        """Majority label from the traces that pass the check (garbage does not vote); then verify every trace."""
+        answers = [str(t.verification.predicted) for t in problem.traces if t.check.ok and t.verification.predicted]
+        problem.vote = majority_vote(answers, problem.drawn, self.config.min_agreement or 1.0)
+        if problem.vote.label is None:
+            return
+        problem.reference = problem.vote.label
+        for t in problem.traces:
+            t.verification = verify(t.text, problem.reference)
+            t.check = judge(t.text, problem.reference, t.finish_reason, self.config.trace_check)
 
     def provenance(self, problem: Problem) -> dict[str, Any]:
         cfg = self.config
@@ -184,11 +234,16 @@ class Sampler:
     def problem_meta(self, problem: Problem) -> dict[str, Any]:
         """Difficulty signal, on every record of a problem (kept or rejected)."""
         correct = len(problem.correct)
+        vote = problem.vote
         return {
             "pass_rate": round(correct / problem.drawn, 4) if problem.drawn else 0.0,
             "samples_drawn": problem.drawn,
             "correct": correct,
             "generation": self.provenance(problem),
+            "label_source": problem.label_source,
+            "label_votes": vote.as_meta() if vote else None,
+            "label_agreement": vote.agreement if vote else None,
+            "traces": [t.as_meta() for t in problem.traces],
         }
 
 
@@ -227,6 +282,10 @@ PROBLEM_SCHEMA = {
         "round_size": "int32",
         "failed_generations": "int32",
     },
+    "label_source": "string",
+    "label_votes": trace_verdicts.VOTE_SCHEMA,
+    "label_agreement": "float64",
+    "traces": [trace_verdicts.TRACE_VERDICT_SCHEMA],
 }
 
 
@@ -251,11 +310,26 @@ class SamplingStep(Step[SC]):
         for p in problems.values():
             self.tally.update(problems=1, solved=int(bool(p.correct)), samples_budget=self.config.n)
             self.tally.update(samples_drawn=p.drawn)
+            for t in p.traces:
+                if t.verification.match and not t.check.ok:  # the answer verified; the check removed it
+                    self.tally[f"{_REMOVED}:{t.check.reason}"] += 1
+                if t.finish_reason == "length":
+                    self.tally["cut_at_max_new_tokens"] += 1
+            if p.vote is not None:
+                self.tally[f"{_VOTE}:{'labelled' if p.vote.label else 'no_consensus'}"] += 1
         return sampler
 
     def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
-        records = sum(1 for s in kept if self.record_index in s.meta)
-        return {**super().stats_for_shard(kept, rejected), self.counted_as: records}
+        """The tally, with `removed_by_trace_check:reason` / `majority_vote:outcome` counts nested per group."""
+        figures: dict[str, Any] = {}
+        for key, count in super().stats_for_shard(kept, rejected).items():
+            group, _, name = key.partition(":")
+            if name:
+                figures.setdefault(group, {})[name] = count
+            else:
+                figures[key] = count
+        figures[self.counted_as] = sum(1 for s in kept if self.record_index in s.meta)
+        return figures
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
@@ -276,6 +350,9 @@ class SamplingStep(Step[SC]):
                 "samples_saved_fraction": round((budget - drawn) / budget, 4) if budget else None,
                 "kept_traces": totals.get("kept_traces", 0),
                 "pairs_built": totals.get("pairs_built", 0),
+                "cut_at_max_new_tokens": totals.get("cut_at_max_new_tokens", 0),
+                _REMOVED: dict(sorted(totals.get(_REMOVED, {}).items())),
+                _VOTE: dict(sorted(totals.get(_VOTE, {}).items())),
             }
         }
 
@@ -283,21 +360,32 @@ class SamplingStep(Step[SC]):
         return Sampler(self.backends[self.config.generator], load_prompt(self.config.prompt), self.config, self.seed)
 
     def problems(self, batch: Sequence[Sample], ledger: Ledger) -> dict[int, Problem]:
-        """The usable problems by batch index; the others fail in `ledger`."""
+        """The usable problems by batch index; the others fail in `ledger`.
+
+        Without a reference a problem is usable only when `min_agreement` is set (its label comes from the vote).
+        """
         problems: dict[int, Problem] = {}
+        voting = self.config.min_agreement is not None
         for i, sample in enumerate(batch):
             parsed = split_problem(sample)
             if isinstance(parsed, str):
-                ledger.fail(i, parsed, "the record needs a user question and a reference answer")
+                ledger.fail(i, parsed, "the record needs a user question")
+            elif not parsed[1] and not voting:
+                ledger.fail(i, "missing_reference", "no reference answer (set min_agreement for majority-vote labels)")
             else:
-                problems[i] = Problem(sample, *parsed)
+                problems[i] = Problem(sample, *parsed, label_source="reference" if parsed[1] else "majority")
         return problems
 
     def unsolved(self, sampler: Sampler, problem: Problem, detail: str = "") -> Rejected:
-        """`generation_failed` when the model never answered, else `no_correct_trace`, with the difficulty meta."""
+        """`generation_failed` when the model never answered, `no_consensus` when the vote named no label, else
+        `no_correct_trace`; with the difficulty meta and every trace's verdicts."""
         meta = sampler.problem_meta(problem)
         if not problem.traces:
             return self.reject(problem.sample, "generation_failed", f"{problem.failed} failed generation(s)", **meta)
-        answers = sorted({str(t.verification.predicted) for t in problem.traces})
-        detail = detail or f"0/{problem.drawn} verified; answers given: {', '.join(answers)[:300]}"
+        if problem.vote is not None and problem.vote.label is None:
+            return self.reject(problem.sample, "no_consensus", problem.vote.detail[:300], **meta)
+        detail = detail or trace_verdicts.no_correct_detail(problem.traces, problem.drawn)
         return self.reject(problem.sample, "no_correct_trace", detail, **meta)
+
+
+_REMOVED, _VOTE = "removed_by_trace_check", "majority_vote"
