@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+from browser import CHROMIUM, HEIGHT, WIDTH, section_page
+from browser import screenshot as _screenshot
 
 import datagen.speech as speech
 from datagen.audit import write_report
@@ -15,9 +15,6 @@ from datagen.records import Audio
 from datagen.run import run
 from datagen.testing import fake_manifest, write_manifest, write_swift_dataset
 from filters.mos import MosScores
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-WIDTH, HEIGHT = 1100, 1600
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (Debian package `chromium`, in `make install`)")
@@ -35,9 +32,7 @@ def test_report_screenshot_is_not_blank(tmp_path: Path, monkeypatch: pytest.Monk
     run(load_manifest(write_manifest(tmp_path / "m.yaml", spec)))
     page = write_report(out, tmp_path / "report")
     html = page.read_text()
-    head, start = html[: html.index("<body>")], html.index('<section id="mos">')
-    section = tmp_path / "mos.html"  # the speech-quality section alone, with the page's styles
-    section.write_text(f"{head}<body><main>{html[start : html.index('</section>', start)]}</section></main></body>")
+    section = section_page(html, "mos", tmp_path)  # the speech-quality section alone, with the page's styles
     assert 'alt="MOS vs WER"' in section.read_text()
     with Image.open(_screenshot(tmp_path, section.resolve().as_uri(), "mos.png")) as im:
         assert ImageStat.Stat(im.convert("L")).stddev[0] > 20  # a table and a scatter plot, not a blank page
@@ -48,15 +43,3 @@ def test_report_screenshot_is_not_blank(tmp_path: Path, monkeypatch: pytest.Monk
         assert ImageStat.Stat(gray).stddev[0] > 20  # text, plots and the dark header: far from a blank page
         top = gray.crop((0, 0, WIDTH, 40))
         assert ImageStat.Stat(top).mean[0] < 80  # the dark header rendered, so the CSS applied
-
-
-def _screenshot(tmp_path: Path, uri: str, name: str) -> Path:
-    shot = tmp_path / name
-    assert CHROMIUM
-    cmd = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", f"--window-size={WIDTH},{HEIGHT}", uri,
-    ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=90)
-    assert shot.exists(), f"no screenshot; chromium said: {done.stderr[-2000:]}"
-    return shot

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from browser import CHROMIUM, screenshot, section_page
 
 from datagen.backends.base import Voice
 from filters.voice_diversity import (
@@ -106,12 +107,17 @@ def test_audit_has_a_voice_diversity_section(tmp_path: Path) -> None:
     pytest.importorskip("resemblyzer")
     pytest.importorskip("piper")
     from datagen.audit import build_audit, write_report
+    from datagen.backends.flite import FliteSynthesizer
     from datagen.manifest import load_manifest
     from datagen.run import run
     from datagen.testing import embedded_manifest, write_manifest, write_swift_dataset
 
-    data = write_swift_dataset(tmp_path / "data", n=3)
-    run(load_manifest(write_manifest(tmp_path / "m.yaml", embedded_manifest(data, tmp_path / "out"))))
+    data = write_swift_dataset(tmp_path / "data", n=6)
+    spec = embedded_manifest(data, tmp_path / "out")
+    if not FliteSynthesizer.unavailable_reason():  # a second engine's voice: two voices to compare and map
+        spec["backends"]["flite"] = {"engine": "flite"}
+        spec["steps"][0]["voices"].append({"tts": "flite", "voice": "awb"})
+    run(load_manifest(write_manifest(tmp_path / "m.yaml", spec)))
     section = build_audit(tmp_path / "out").report["voice_diversity"]
     assert section is not None
     assert sum(section["clips"].values()) >= 1
@@ -119,4 +125,11 @@ def test_audit_has_a_voice_diversity_section(tmp_path: Path) -> None:
     assert np.asarray(section["similarity"]).shape == (n, n)
     html = write_report(tmp_path / "out", tmp_path / "report").read_text()
     assert 'id="voice-diversity"' in html and "effective distinct voices" in html
+    if CHROMIUM and len(section["voices"]) > 1:  # the section renders in a real browser: the map and the matrix
+        from PIL import Image, ImageStat
+
+        page = section_page(html, "voice-diversity", tmp_path)
+        with Image.open(screenshot(tmp_path, page.resolve().as_uri(), "voices.png")) as im:
+            assert ImageStat.Stat(im.convert("L")).stddev[0] > 8  # a blank page is 0; this one is mostly white
+        assert 'alt="voice map"' in page.read_text()
     assert build_audit(tmp_path / "out", voice_clips=0).report["voice_diversity"] is None
