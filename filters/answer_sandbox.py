@@ -223,6 +223,15 @@ def symbolic_equal(pred: str, ref: str, *, timeout: float = 2.0) -> SymbolicResu
 # ---------------------------------------------------------------- worker side (runs in the sandboxed process)
 
 
+_WARM_UP = (
+    ("\\boxed{x^2-1}", "\\boxed{(x-1)(x+1)}"),
+    ("\\boxed{\\sqrt{8}}", "\\boxed{2\\sqrt{2}}"),
+    ("\\boxed{[0,1]\\cup[2,3]}", "\\boxed{[2,3]\\cup[0,1]}"),
+    ("\\boxed{\\{1, 2\\}}", "\\boxed{\\{2, 1\\}}"),
+    ("\\boxed{x \\in [0, 1]}", "\\boxed{\\frac{\\pi}{2}}"),
+)
+
+
 class _CheckTimeout(BaseException):
     """BaseException so that sympy's broad `except Exception` blocks cannot swallow the timer."""
 
@@ -259,6 +268,10 @@ def _serve() -> None:  # pragma: no cover - exercised through the subprocess in 
     from math_verify import LatexExtractionConfig, parse, verify
 
     config = [LatexExtractionConfig(boxed_match_priority=0)]
+    # sympy imports much of itself lazily, on the first simplify or set operation: do that while the files can
+    # still be read, since `_confine` may drop to `nobody`, who cannot read a virtualenv inside a private folder
+    for pred, ref in _WARM_UP:
+        verify(parse(pred, extraction_config=config), parse(ref, extraction_config=config))
 
     _confine()
 
