@@ -7,9 +7,13 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen import __version__
+
+if TYPE_CHECKING:
+    from datagen.manifest import Manifest
+    from datagen.readers import Plan
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -65,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_input(manifest: Any, plan: Any = None) -> Any:
+def _print_input(manifest: Manifest, plan: Plan | None = None) -> Plan:
     """The input's format, size, detected layout(s) and column mapping, before any work starts."""
     from datagen.layouts import describe
     from datagen.readers import open_input
@@ -148,13 +152,14 @@ def cmd_steps(args: argparse.Namespace) -> int:
 
 
 def cmd_backends(args: argparse.Namespace) -> int:
-    """Every registered engine: what it can do, whether it runs here (and why not), its voices when cheap."""
+    """Every registered engine: the roles it can play, whether it runs here (and why not), its voices when cheap."""
     from datagen import registry
+    from datagen.backends.base import ROLES, lacks
 
     rows = []
     for name, path in registry.BACKENDS.items():
         cls = registry.load_class(path)
-        can = [m for m in ("synthesize", "transcribe", "generate") if callable(getattr(cls, m, None))]
+        can = [verb for verb, role in ROLES.items() if not lacks(cls, role)]
         reason = cls.unavailable_reason()
         voices: list[str] | None = None
         if reason is None and "synthesize" in can:

@@ -18,8 +18,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
 
 from datagen import registry
+from datagen.backends.base import lacks
 from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES
 from datagen.safe_yaml import read_yaml
+from datagen.steps import StepConfig
 
 CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
 
@@ -75,37 +77,36 @@ def _step_union() -> Any:
 
 
 @cache
-def _manifest_model() -> type[BaseModel]:
+def _manifest_model() -> type[Manifest]:
+    """`Manifest` with `backends` and `steps` narrowed to the registered engines and steps (tagged unions)."""
     return create_model(
         "Manifest",
-        __base__=_ManifestBase,
+        __base__=Manifest,
         backends=(dict[str, _backend_union()], Field(default_factory=dict)),
         steps=(list[_step_union()], Field(min_length=1)),
     )
 
 
-class _ManifestBase(_Strict):
+class Manifest(_Strict):
+    """A validated run manifest. Each of `backends` is its engine's settings model with an `engine` tag, each of
+    `steps` its step's config with a `step` tag: `load_manifest` builds the model that knows every registered one."""
+
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     seed: int = 0
     on_error: Literal["skip", "raise"] = Field("skip", description="a record whose step raises: reject it, or stop")
     input: InputConfig
     output: OutputConfig
+    backends: dict[str, BaseModel] = Field(default_factory=dict)
+    steps: list[StepConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _cross_check(self) -> _ManifestBase:
+    def _cross_check(self) -> Manifest:
         problems: list[str] = []
         available = set(CORE_FIELDS)
-        backends: dict[str, Any] = getattr(self, "backends", {})
-        for i, step in enumerate(getattr(self, "steps", [])):
+        for i, step in enumerate(self.steps):
             cls = registry.step_class(step.step)
-            for where, ref, method in cls.backend_refs(step):
-                if ref not in backends:
-                    problems.append(
-                        f"steps.{i}.{where}: no backend named {ref!r}; defined: {sorted(backends) or 'none'}"
-                    )
-                elif not hasattr(registry.backend_class(backends[ref].engine), method):
-                    problems.append(f"steps.{i}.{where}: backend {ref!r} ({backends[ref].engine}) cannot {method}")
+            problems += _backend_problems(f"steps.{i}", step, self.backends)
             missing = [key for key in cls.reads if key not in available]
             if missing:
                 problems.append(f"steps.{i} ({step.step}) reads {missing}, which no earlier step writes")
@@ -115,7 +116,22 @@ class _ManifestBase(_Strict):
         return self
 
 
-def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Any:
+def _backend_problems(where: str, step: Any, backends: dict[str, Any]) -> list[str]:
+    """Each backend `step` calls must be defined and play the role the step needs (checked on the engine class)."""
+    problems = []
+    for ref in registry.step_class(step.step).backend_refs(step):
+        spec = backends.get(ref.name)
+        if spec is None:
+            problems.append(f"{where}.{ref.key}: no backend named {ref.name!r}; defined: {sorted(backends) or 'none'}")
+        elif missing := lacks(registry.backend_class(spec.engine), ref.role):
+            problems.append(
+                f"{where}.{ref.key}: step {step.step} needs a {ref.role.__name__}, but backend {ref.name!r} "
+                f"(engine {spec.engine}) lacks {', '.join(f'{m}()' for m in missing)}"
+            )
+    return problems
+
+
+def load_manifest(path: str | Path, overrides: dict[str, Any] | None = None) -> Manifest:
     """Read, resolve and validate; `overrides` are dotted keys (`input.path`) from the command line."""
     path = Path(path)
     data = read_yaml_mapping(path, "a manifest is a YAML mapping with keys name, input, output, backends, steps")
@@ -168,7 +184,7 @@ def read_yaml_mapping(path: Path, expected: str) -> dict[str, Any]:
     return data
 
 
-def validate_manifest(data: dict[str, Any]) -> Any:
+def validate_manifest(data: dict[str, Any]) -> Manifest:
     """An already resolved manifest (e.g. `model_dump` shipped to a Dask worker) back into typed objects."""
     return _manifest_model().model_validate(data)
 
@@ -226,11 +242,11 @@ def _inner_model(annotation: Any) -> Any:
     return dict
 
 
-def resolved_dict(manifest: Any) -> dict[str, Any]:
+def resolved_dict(manifest: Manifest) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
 
 
-def manifest_hash(manifest: Any) -> str:
+def manifest_hash(manifest: Manifest) -> str:
     """Identity of a run's content: everything but where the output goes."""
     return content_hash(resolved_dict(manifest))
 

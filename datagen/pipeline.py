@@ -15,22 +15,24 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen import registry
-from datagen.backends.base import BackendError
+from datagen.backends.base import ROLES, BackendError
 from datagen.readers import ShardSpec, Source, open_input
 from datagen.records import Rejected, Sample
 from datagen.stats import add_figures
 from datagen.steps import ContractError, Step
 
-log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from datagen.manifest import Manifest
+    from datagen.refilter import CurateManifest
 
-_TIMED_METHODS = ("synthesize", "transcribe", "generate", "score")  # every backend method that runs a model
+log = logging.getLogger(__name__)
 
 
 class TimedBackend:
-    """Forwards to a backend and adds the wall time of its model calls to `seconds`."""
+    """Forwards to a backend and adds the wall time of its model calls (the methods of `ROLES`) to `seconds`."""
 
     def __init__(self, backend: Any) -> None:
         self._backend = backend
@@ -39,7 +41,7 @@ class TimedBackend:
 
     def __getattr__(self, attr: str) -> Any:
         value = getattr(self._backend, attr)
-        if attr not in _TIMED_METHODS:
+        if attr not in ROLES:
             return value
 
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -63,7 +65,7 @@ class ShardResult:
 class Pipeline:
     """Built from a validated manifest; `setup()` loads models once, then any number of shards run."""
 
-    def __init__(self, manifest: Any, source: Source | None = None) -> None:
+    def __init__(self, manifest: Manifest | CurateManifest, source: Source | None = None) -> None:
         """`source`: what the shards are read from, if not the manifest's `input` (`datagen filter`: a dataset)."""
         self.manifest = manifest
         self.backends: dict[str, TimedBackend] = {
@@ -82,7 +84,7 @@ class Pipeline:
         return features
 
     def used_backends(self) -> list[str]:
-        return sorted({ref for step in self.steps for _, ref, _ in step.backend_refs(step.config)})
+        return sorted({ref.name for step in self.steps for ref in step.backend_refs(step.config)})
 
     def setup(self) -> None:
         if self._ready:

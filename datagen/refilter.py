@@ -50,7 +50,7 @@ from datagen.pipeline import Pipeline
 from datagen.run import RunMismatchError
 from datagen.shards import OutputDir, write_json
 from datagen.stats import merge
-from datagen.steps import Filter, Step
+from datagen.steps import Filter, Step, StepConfig
 
 TOP_KEYS = ("name", "description", "seed", "on_error", "steps")
 _OUTPUT_FILES = ("stats.json", "manifest.yaml", "run.json", "README.md")
@@ -63,15 +63,19 @@ def filter_names() -> list[str]:
 
 
 def _is_plain_filter(cls: type[Step]) -> bool:
-    return issubclass(cls, Filter) and not cls.uses
+    """A filter that calls no backend with its default options (`qa_consistency` without a `judge`)."""
+    return issubclass(cls, Filter) and not cls.backend_refs(cls.Config.model_construct())
 
 
-class _CurateBase(BaseModel):
+class CurateManifest(BaseModel):
+    """A validated curate manifest; each of `steps` is a filter's config with a `step` tag (see `_curate_model`)."""
+
     model_config = ConfigDict(extra="forbid")
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
     description: str = ""
     seed: int = 0
     on_error: Literal["skip", "raise"] = "skip"
+    steps: list[StepConfig] = Field(min_length=1)
 
     @property
     def backends(self) -> dict[str, Any]:
@@ -80,13 +84,13 @@ class _CurateBase(BaseModel):
 
 
 @cache
-def _curate_model() -> type[BaseModel]:
+def _curate_model() -> type[CurateManifest]:
     names = filter_names()
     union = tagged_union(names, lambda name: registry.step_class(name).Config, "step")
-    return create_model("CurateManifest", __base__=_CurateBase, steps=(list[union], Field(min_length=1)))
+    return create_model("CurateManifest", __base__=CurateManifest, steps=(list[union], Field(min_length=1)))
 
 
-def load_curate_manifest(path: str | Path) -> Any:
+def load_curate_manifest(path: str | Path) -> CurateManifest:
     """Read and validate a filter-only manifest; every problem is a ManifestError naming the key and the options."""
     path = Path(path)
     data = read_yaml_mapping(path, f"a curate manifest is a YAML mapping with keys {', '.join(TOP_KEYS)}")
@@ -121,7 +125,7 @@ def load_curate_manifest(path: str | Path) -> Any:
 # --- running the filters --------------------------------------------------------------------------------------
 
 
-def refilter(dataset: Path, manifest: Any, out: Path, *, overwrite: bool = False) -> dict[str, Any]:
+def refilter(dataset: Path, manifest: CurateManifest, out: Path, *, overwrite: bool = False) -> dict[str, Any]:
     """Filter `dataset` into `out` (same layout) and return the new stats.
 
     The dataset is the source of an ordinary `Pipeline`, and each shard is committed by the ordinary writer.
@@ -165,7 +169,7 @@ def _prepare(dataset: Path, out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
-def _finish(source: DatasetSource, manifest: Any, output: OutputDir) -> dict[str, Any]:
+def _finish(source: DatasetSource, manifest: CurateManifest, output: OutputDir) -> dict[str, Any]:
     out, shard_stats = output.root, output.shard_stats()
     old_stats = source.json("stats.json")
     combined = _combined_manifest(source, manifest, out)
@@ -216,7 +220,7 @@ def _finish(source: DatasetSource, manifest: Any, output: OutputDir) -> dict[str
     return stats
 
 
-def _combined_manifest(source: DatasetSource, manifest: Any, out: Path) -> dict[str, Any]:
+def _combined_manifest(source: DatasetSource, manifest: CurateManifest, out: Path) -> dict[str, Any]:
     """The source run's resolved manifest with the filter steps appended: the new dataset's whole provenance."""
     base = source.manifest()
     curate = manifest.model_dump(mode="json")

@@ -7,7 +7,11 @@ import those inside `setup()`).
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from datagen.backends.base import BaseBackend
+    from datagen.steps import Step
 
 STEPS: dict[str, str] = {
     "vision_speech": "datagen.generators.vision_speech:VisionSpeech",
@@ -50,9 +54,9 @@ def load_class(path: str) -> Any:
     return getattr(importlib.import_module(module), attr)
 
 
-def step_class(name: str) -> Any:
+def step_class(name: str) -> type[Step[Any]]:
     return load_class(STEPS[name])
 
 
-def backend_class(engine: str) -> Any:
+def backend_class(engine: str) -> type[BaseBackend[Any]]:
     return load_class(BACKENDS[engine])

@@ -17,19 +17,19 @@ import yaml
 from datagen import __version__
 from datagen.card import drop_examples, write_card
 from datagen.export_media import duplicate_ids
-from datagen.manifest import manifest_hash, resolved_dict
+from datagen.manifest import Manifest, manifest_hash, resolved_dict
 from datagen.readers import Plan, ShardSpec, open_input
 from datagen.run_guard import RunMismatchError, check_apart, check_foreign_files, clear_previous_run
 from datagen.shards import OutputDir, write_json
 from datagen.stats import merge
 
 
-def plan_run(manifest: Any) -> Plan:
+def plan_run(manifest: Manifest) -> Plan:
     return open_input(manifest.input).plan(manifest.output.shard_size, manifest.input.limit)
 
 
 def prepare(
-    manifest: Any, *, overwrite: bool = False, on_plan: Callable[[Plan], Any] | None = None
+    manifest: Manifest, *, overwrite: bool = False, on_plan: Callable[[Plan], Any] | None = None
 ) -> tuple[OutputDir, Plan]:
     """`on_plan(plan)` runs once the output folder is known safe and the input planned (the CLI prints it)."""
     root = Path(manifest.output.path)
@@ -91,7 +91,7 @@ def package_versions() -> dict[str, str]:
     return found
 
 
-def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
+def finalize(manifest: Manifest, out: OutputDir, plan: Plan) -> dict[str, Any]:
     shard_stats = out.shard_stats()
     missing = len(plan.shards) - len(shard_stats)
     if missing:
@@ -116,7 +116,7 @@ def finalize(manifest: Any, out: OutputDir, plan: Plan) -> dict[str, Any]:
 
 
 def run(
-    manifest: Any, *, executor: Any = None, overwrite: bool = False, on_plan: Callable[[Plan], Any] | None = None
+    manifest: Manifest, *, executor: Any = None, overwrite: bool = False, on_plan: Callable[[Plan], Any] | None = None
 ) -> dict[str, Any]:
     from datagen.executors.local import LocalExecutor
 

@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import BackendError, Voice, model_name
+from datagen.backends.base import BackendError, Synthesizer, Transcriber, Voice, model_name
 from datagen.ledger import Ledger
 from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable, unspeakable_reason
-from datagen.steps import Step, StepConfig
+from datagen.steps import BackendRef, Step, StepConfig
 from datagen.takes import Take, Utterance, keep_best
 from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
 from filters.mos import DnsMos, MosScores
@@ -65,11 +65,6 @@ class SpeechConfig(StepConfig):
         return self
 
 
-def speech_backend_refs(config: Any) -> list[tuple[str, str, str]]:
-    refs = [(f"voices.{i}.tts", v.tts, "synthesize") for i, v in enumerate(config.voices)]
-    return [*refs, ("asr", config.asr, "transcribe")]
-
-
 S = TypeVar("S", bound=SpeechConfig)
 
 
@@ -83,8 +78,9 @@ class SpeechStep(Step[S]):
     """
 
     @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        return speech_backend_refs(config)
+    def backend_refs(cls, config: S) -> list[BackendRef]:
+        refs = [BackendRef(f"voices.{i}.tts", v.tts, Synthesizer) for i, v in enumerate(config.voices)]
+        return [*refs, BackendRef("asr", config.asr, Transcriber)]
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)

@@ -3,7 +3,8 @@
 A `Step` turns a batch of samples into a batch of samples or `Rejected`s (a generator); a `Filter` judges one
 sample at a time and the base class turns its `Verdict` into a drop with a reason. Both declare the `meta` keys
 they read and write, so a manifest is checked for order before any model loads, and the output schema is known
-before the first record exists.
+before the first record exists. The backends a step calls are declared with the role each must play (a protocol
+of `datagen.backends.base`), so a manifest naming the wrong engine fails before any model loads.
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
+from datagen.backends.base import type_argument
 from datagen.records import Rejected, Sample
+
+if TYPE_CHECKING:
+    from datagen.backends.base import Backend
 
 
 class ContractError(Exception):
@@ -34,6 +39,9 @@ class StepConfig(BaseModel):
 
 @dataclass(slots=True, frozen=True)
 class Verdict:
+    """A filter's judgement of one sample: `Filter.process` turns a drop into a `Rejected` with its reason, and
+    puts `scores` in the sample's meta whether it is kept or not (so a threshold can be re-run later)."""
+
     keep: bool
     reason: str = ""
     detail: str = ""
@@ -67,6 +75,15 @@ def to_feature(spec: Any) -> Any:
 C = TypeVar("C", bound=StepConfig)
 
 
+class BackendRef(NamedTuple):
+    """A backend a step calls: the config key naming it, its name in the manifest, and the role it must play
+    (`TextGenerator`, `Synthesizer`, ...: the protocols of `datagen.backends.base`)."""
+
+    key: str
+    name: str
+    role: type[Backend]
+
+
 class _FeatureKeys:
     """`Step.writes` when a step does not declare it: the keys of its schema, so the two cannot disagree."""
 
@@ -79,8 +96,8 @@ class Step(Generic[C]):
     which sets `Config` and types `self.config`), set `name`, `reads`, `schema` and implement `process`.
 
     `schema` gives the type of each meta key the step adds (`features()` as `datasets` features), which fixes the
-    output schema before the first record exists; `writes` is their names. `uses` maps config fields naming a
-    backend to the method that backend must have.
+    output schema before the first record exists; `writes` is their names. A step that calls backends lists them
+    in `backend_refs(config)`, each with its role.
 
     Figures of its own (problems solved, voices heard) a step reports through `stats_for_shard`, summed over
     shards and turned into stats.json entries by `stats_for_run`; the pipeline knows none of them.
@@ -90,17 +107,12 @@ class Step(Generic[C]):
     Config: ClassVar[type[StepConfig]] = StepConfig
     reads: ClassVar[tuple[str, ...]] = ()
     writes: ClassVar[tuple[str, ...]] = _FeatureKeys()  # type: ignore[assignment]
-    uses: ClassVar[Mapping[str, str]] = {}
     config: C
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "Config" in cls.__dict__:
-            return
-        for base in getattr(cls, "__orig_bases__", ()):
-            config = next(iter(get_args(base)), None)
-            if isinstance(config, type) and issubclass(config, StepConfig):
-                cls.Config = config
+        if "Config" not in cls.__dict__ and (config := type_argument(cls, StepConfig)):
+            cls.Config = config
 
     def __init__(self, config: C | None = None, *, seed: int = 0) -> None:
         self.config = config if config is not None else self.Config()
@@ -129,13 +141,17 @@ class Step(Generic[C]):
         return {key: to_feature(spec) for key, spec in cls.schema.items()}
 
     @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        """(config key, backend name, required method) for each backend the step calls."""
-        return [(slot, getattr(config, slot), method) for slot, method in cls.uses.items()]
+    def backend_refs(cls, config: C) -> list[BackendRef]:
+        """The backends a step with this config calls, each with its role; default none.
+
+        Read from the config alone, so a manifest is checked (and a model-free filter told apart) before any
+        backend is built.
+        """
+        return []
 
     def setup(self, backends: Mapping[str, Any]) -> None:
         """Receive the loaded backends (by manifest name) this step refers to."""
-        self.backends = {ref: backends[ref] for _, ref, _ in self.backend_refs(self.config)}
+        self.backends = {ref.name: backends[ref.name] for ref in self.backend_refs(self.config)}
 
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         raise NotImplementedError

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import Field
 
 from datagen.records import Rejected, Sample
-from datagen.steps import Filter, StepConfig, Verdict, drop, keep
+from datagen.steps import BackendRef, Filter, StepConfig, Verdict, drop, keep
 from filters.qa_scoring import PairCheck, Thresholds, check_pair, token_f1
 
 _MEDIA_TAG = re.compile(r"<(?:image|audio|video)>")
@@ -82,8 +82,10 @@ class QAConsistency(Filter):
         return out
 
     @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
-        return [("judge", config.judge, "generate")] if config.judge else []
+    def backend_refs(cls, config: QAConsistencyConfig) -> list[BackendRef]:
+        from datagen.backends.base import TextGenerator  # only a judged run needs the backend types
+
+        return [BackendRef("judge", config.judge, TextGenerator)] if config.judge else []
 
     def setup(self, backends: Mapping[str, Any]) -> None:
         if self.config.judge and self.config.judge not in backends:

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sampling_fixtures import RIGHT, WRONG, Scripted, problem
 
+from datagen.backends.base import Scorer, lacks
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
-from datagen.generators.dpo import DpoConfig, DpoPairs, LikelihoodScorer, build_pairs, most_frequent_wrong
+from datagen.generators.dpo import DpoConfig, DpoPairs, build_pairs, most_frequent_wrong
 from datagen.generators.sampling import Trace
 from datagen.prompts import load_prompt
 from datagen.records import Rejected, Sample
@@ -119,7 +120,7 @@ class ScoringScripted(Scripted):
 
 
 def test_hardest_negative_uses_the_backend_scorer_when_there_is_one() -> None:
-    assert isinstance(ScoringScripted({}), LikelihoodScorer) and not isinstance(Scripted({}), LikelihoodScorer)
+    assert lacks(ScoringScripted({}), Scorer) == [] and lacks(Scripted({}), Scorer) == ["score"]
     lm = ScoringScripted({"apples": [[RIGHT[0], WRONG[1], WRONG[0]]]})
     out = run_dpo(lm, [problem("p")], n=3, round_size=3, pairs_per_problem=1)
     (rec,) = out

@@ -132,6 +132,13 @@ def _only_gate(data: dict[str, Any]) -> None:
     data["steps"] = data["steps"][1:]
 
 
+def _first_step(step: dict[str, Any]) -> Callable[[dict[str, Any]], None]:
+    def mutate(data: dict[str, Any]) -> None:
+        data["steps"].insert(0, step)
+
+    return mutate
+
+
 def _drop(key: str) -> Callable[[dict[str, Any]], None]:
     return lambda data: data.pop(key)
 
@@ -162,9 +169,18 @@ ERRORS: list[tuple[str, Callable[[dict[str, Any]], None], list[str]]] = [
     (
         "asr_as_tts",
         _set("steps", 0, "voices", 0, "tts", value="asr"),
-        ["steps.0.voices.0.tts", "'asr'", "cannot synthesize"],
+        ["steps.0.voices.0.tts", "vision_speech needs a Synthesizer", "'asr' (engine fake_asr)", "synthesize()"],
     ),
-    ("tts_as_asr", _set("steps", 0, "asr", value="tts"), ["steps.0.asr", "'tts'", "cannot transcribe"]),
+    (
+        "tts_as_asr",
+        _set("steps", 0, "asr", value="tts"),
+        ["steps.0.asr", "needs a Transcriber", "'tts' (engine fake_tts) lacks transcribe()"],
+    ),
+    (
+        "asr_as_generator",
+        _first_step({"step": "spoken_style", "generator": "asr"}),
+        ["steps.0.generator", "spoken_style needs a TextGenerator", "'asr' (engine fake_asr) lacks generate()"],
+    ),
     ("gate_before_speech", _reverse_steps, ["steps.0", "max_wer", "wer", "no earlier step writes"]),
     ("gate_alone", _only_gate, ["steps.0", "max_wer", "no earlier step writes"]),
     ("bad_voice_speed", _set("steps", 0, "voices", 0, "speed", value=[2.0, 1.0]), ["steps.0", "speed"]),

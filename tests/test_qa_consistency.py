@@ -12,10 +12,12 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
+from datagen.backends.base import TextGenerator
 from datagen.backends.fake import FakeLLMSettings, FakeTextGenerator
 from datagen.cli import main
 from datagen.records import Message, Rejected, Sample
 from datagen.refilter import filter_names
+from datagen.steps import BackendRef
 from datagen.testing import write_manifest
 from filters.qa_consistency import QAConsistency, QAConsistencyConfig
 from filters.qa_scoring import Thresholds, check_pair, token_f1
@@ -210,7 +212,7 @@ def test_fake_judge_keeps_agreeing_pairs_and_drops_the_others() -> None:
 def test_a_judge_needs_a_backend_and_is_no_plain_filter_without_one() -> None:
     assert "qa_consistency" in filter_names()  # the default needs no model: `datagen filter` can re-run it
     assert QAConsistency.backend_refs(QAConsistencyConfig()) == []
-    assert QAConsistency.backend_refs(QAConsistencyConfig(judge="lm")) == [("judge", "lm", "generate")]
+    assert QAConsistency.backend_refs(QAConsistencyConfig(judge="lm")) == [BackendRef("judge", "lm", TextGenerator)]
     with pytest.raises(ValueError, match="datagen filter"):
         QAConsistency(QAConsistencyConfig(judge="lm")).setup({})
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from datagen.backends.base import ROLES, Scorer, lacks
 from datagen.manifest import load_manifest
 from datagen.pipeline import Pipeline, TimedBackend
 from datagen.records import Rejected, Sample
@@ -28,6 +29,16 @@ def test_score_is_timed_like_every_model_method() -> None:
     assert timed.calls == 1 and timed.seconds >= 0
     timed.describe()  # not a model call
     assert timed.calls == 1
+    assert lacks(timed, Scorer) == [] and lacks(TimedBackend(object()), Scorer) == ["score"]  # seen through
+
+
+def test_the_model_method_of_every_role_is_timed() -> None:
+    """The pipeline times the methods of the role table, so a role added there cannot go untimed."""
+    assert set(ROLES) == {"synthesize", "transcribe", "generate", "score"}
+    for verb, role in ROLES.items():
+        assert verb in vars(role)  # each role is named by the method that runs its model
+        timed = TimedBackend(type("Engine", (), {verb: lambda self, batch: [None] * len(batch)})())
+        assert getattr(timed, verb)(["x"]) == [None] and timed.calls == 1, verb
 
 
 class _Counting(Step):

@@ -128,7 +128,47 @@ class TextGenerator(Backend, Protocol):
         ...
 
 
+@runtime_checkable
+class Scorer(Backend, Protocol):
+    """An optional capability of a `TextGenerator`: how likely the model finds given completions (DPO's
+    `hardest_negative` pairs the likeliest wrong trace; without a scorer it pairs by frequency)."""
+
+    def score(self, conversations: list[list[ChatTurn]], completions: list[str]) -> list[float | None]: ...
+
+
+ROLES: dict[str, type[Backend]] = {
+    "synthesize": Synthesizer,
+    "transcribe": Transcriber,
+    "generate": TextGenerator,
+    "score": Scorer,
+}
+"""Each role a backend can play, by the method that runs its model. A step names the role of every backend it
+calls (`Step.backend_refs`), a manifest is checked against it, `datagen backends` lists what each engine can do,
+and the pipeline times these methods."""
+
+
+def lacks(backend: object, role: type[Backend]) -> list[str]:
+    """The methods `role` adds to `Backend` that `backend` (an engine class, or a built one) lacks: [] = it plays it.
+
+    Checked by name, so an engine class is checked before anything is built (`issubclass` refuses protocols with
+    attributes, like `name`), and a wrapper that forwards attributes (the pipeline's timer) counts as what it wraps.
+    """
+    wanted = [name for name, value in vars(role).items() if callable(value) and not name.startswith("_")]
+    return [name for name in wanted if not callable(getattr(backend, name, None))]
+
+
 T = TypeVar("T", bound=BaseModel)
+A = TypeVar("A")
+
+
+def type_argument(cls: type, bound: type[A]) -> type[A] | None:
+    """The class `cls` names as its base's type argument, if it is a `bound`: `PiperSettings` for
+    `class Piper(BaseBackend[PiperSettings])`, `MaxWerConfig` for `class MaxWer(Filter[MaxWerConfig])`."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        argument = next(iter(get_args(base)), None)
+        if isinstance(argument, type) and issubclass(argument, bound):
+            return argument
+    return None
 
 
 class BaseBackend(Generic[T]):
@@ -146,12 +186,8 @@ class BaseBackend(Generic[T]):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "Settings" in cls.__dict__:
-            return
-        for base in getattr(cls, "__orig_bases__", ()):
-            settings = next(iter(get_args(base)), None)
-            if isinstance(settings, type) and issubclass(settings, BaseModel):
-                cls.Settings = settings
+        if "Settings" not in cls.__dict__ and (settings := type_argument(cls, BaseModel)):
+            cls.Settings = settings
 
     def __init__(self, settings: T | None = None, *, name: str = "") -> None:
         self.settings = settings if settings is not None else self.Settings()

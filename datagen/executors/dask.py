@@ -26,7 +26,7 @@ import logging
 import time
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen import registry
 from datagen.executors.local import FATAL_ERRORS, commit_shard
@@ -34,10 +34,14 @@ from datagen.executors.progress import RunProgress
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
 
+if TYPE_CHECKING:
+    from datagen.manifest import Manifest
+    from datagen.pipeline import Pipeline
+
 log = logging.getLogger(__name__)
 
 LOOPBACK_DASHBOARD = "127.0.0.1:0"  # this machine only, a free port (":0" alone would bind every interface)
-_PIPELINES: dict[str, Any] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline (one)
+_PIPELINES: dict[str, Pipeline] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline (one)
 
 
 class ShardFailedError(RuntimeError):
@@ -76,9 +80,9 @@ def evict_pipelines() -> None:
         _PIPELINES.popitem()[1].teardown()
 
 
-def device_requests(manifest: Any) -> set[str]:
+def device_requests(manifest: Manifest) -> set[str]:
     """ "cuda" / "auto" / "cpu" for each backend the steps use; built without loading any model."""
-    used = {ref for cfg in manifest.steps for _, ref, _ in registry.step_class(cfg.step).backend_refs(cfg)}
+    used = {ref.name for cfg in manifest.steps for ref in registry.step_class(cfg.step).backend_refs(cfg)}
     found = set()
     for name in used:
         spec = manifest.backends[name]
@@ -87,7 +91,7 @@ def device_requests(manifest: Any) -> set[str]:
     return found
 
 
-def shard_resources(manifest: Any, gpus_per_shard: float | None = None, *, cluster_has_gpu: bool = False) -> dict:
+def shard_resources(manifest: Manifest, gpus_per_shard: float | None = None, *, cluster_has_gpu: bool = False) -> dict:
     """What each shard task asks the scheduler for.
 
     `gpus_per_shard` set: exactly that (0 = CPU only). Otherwise one GPU when a backend wants "cuda", or wants
@@ -139,7 +143,7 @@ class DaskExecutor:
         self.progress = progress
         self.dashboard_address = dashboard_address
 
-    def _client(self, manifest: Any) -> tuple[Any, Any]:
+    def _client(self, manifest: Manifest) -> tuple[Any, Any]:
         from dask.distributed import Client, LocalCluster
 
         if self.scheduler:
@@ -156,7 +160,7 @@ class DaskExecutor:
         )
         return Client(cluster), cluster
 
-    def run(self, manifest: Any, out: OutputDir, plan: Plan) -> None:
+    def run(self, manifest: Manifest, out: OutputDir, plan: Plan) -> None:
         with RunProgress(out, plan, enabled=self.progress) as progress:
             if not progress.todo:
                 return
@@ -185,7 +189,7 @@ class DaskExecutor:
                 )
             time.sleep(0.5)
 
-    def _run_on(self, client: Any, manifest: Any, out: OutputDir, plan: Plan, progress: RunProgress) -> None:
+    def _run_on(self, client: Any, manifest: Manifest, out: OutputDir, plan: Plan, progress: RunProgress) -> None:
         from dask.distributed import as_completed
 
         print(f"dask dashboard: {client.dashboard_link}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen.backends.base import BackendError
 from datagen.executors.progress import RunProgress
@@ -11,6 +11,9 @@ from datagen.pipeline import Pipeline
 from datagen.readers import Plan, ShardSpec
 from datagen.shards import OutputDir
 from datagen.steps import ContractError
+
+if TYPE_CHECKING:
+    from datagen.manifest import Manifest
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ class LocalExecutor:
         self.retries = retries
         self.progress = progress
 
-    def run(self, manifest: Any, out: OutputDir, plan: Plan) -> None:
+    def run(self, manifest: Manifest, out: OutputDir, plan: Plan) -> None:
         with RunProgress(out, plan, enabled=self.progress) as progress:
             if not progress.todo:
                 return

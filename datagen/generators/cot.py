@@ -25,13 +25,10 @@ The sampling itself (`Sampler`, `SamplingStep`) lives in `datagen.generators.sam
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pydantic import Field
 
-from datagen.generators import sampling
+from datagen.generators import sampling, trace_verdicts
 from datagen.generators.sampling import Problem, Sampler, SamplingConfig, SamplingStep
-from datagen.ledger import Ledger
 from datagen.records import Message, Rejected, Sample
 
 
@@ -46,20 +43,14 @@ class ChainOfThought(SamplingStep[CotConfig]):
     schema = {
         **sampling.PROBLEM_SCHEMA,
         "trace_index": "int32",
-        "verification": sampling.VERIFICATION_SCHEMA,
+        "verification": trace_verdicts.VERIFICATION_SCHEMA,
         "finish_reason": "string",
     }
 
-    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
-        cfg = self.config
-        ledger = Ledger()
-        problems = self.problems(batch, ledger)
-        sampler = self.sample(
-            problems, stop=lambda p: len(sampling.distinct(p.correct, cfg.dedup_distance, cfg.k)) >= cfg.k
-        )
-        return ledger.emit(self, batch, lambda i, _: self._traces(sampler, problems[i]))
+    def enough(self, problem: Problem) -> bool:
+        return len(sampling.distinct(problem.correct, self.config.dedup_distance, self.config.k)) >= self.config.k
 
-    def _traces(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+    def records(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
         """One record per kept trace (`{id}#t{j}`), or the problem's reject."""
         cfg = self.config
         kept = sampling.distinct(problem.correct, cfg.dedup_distance, cfg.k)
@@ -70,7 +61,7 @@ class ChainOfThought(SamplingStep[CotConfig]):
             meta = {
                 **sampler.problem_meta(problem),
                 "trace_index": j,
-                "verification": sampling.verification_meta(trace),
+                "verification": trace_verdicts.verification_meta(trace.verification),
                 "finish_reason": trace.finish_reason,
             }
             messages = (problem.question, Message("assistant", trace.text))

@@ -11,7 +11,7 @@ must be a finished, coherent trace that clearly states a wrong answer (`filters.
 garbage is no useful negative. A trace cut at `max_new_tokens` is never used on either side.
 
 Pairing policies (`policy`): `random`; `hardest_negative`, the wrong traces the model finds most likely (when the
-backend implements `LikelihoodScorer.score`), else the most frequent wrong answers (`pairing` records which);
+backend is also a `Scorer`: `datagen.backends.base`), else the most frequent wrong answers (`pairing` records which);
 `length_matched`, chosen/rejected of the closest lengths (so the preference is not "shorter wins").
 
 Writes one record per pair, `{id}#p{j}`: messages = (question, chosen), meta `rejected` (the rejected reply),
@@ -26,14 +26,13 @@ from __future__ import annotations
 import random
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 from pydantic import Field
 
-from datagen.backends.base import ChatTurn, finish_reason_of
+from datagen.backends.base import Scorer, finish_reason_of, lacks
 from datagen.generators.sampling import (
     PROBLEM_SCHEMA,
-    VERIFICATION_SCHEMA,
     Problem,
     Sampler,
     SamplingConfig,
@@ -43,27 +42,14 @@ from datagen.generators.sampling import (
     distinct,
     near_duplicate,
     normalize_trace,
-    verification_meta,
 )
-from datagen.generators.trace_verdicts import judge
-from datagen.ledger import Ledger
+from datagen.generators.trace_verdicts import VERIFICATION_SCHEMA, judge, verification_meta
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from filters.answers import extract_answer, verify
 from filters.trace_scoring import is_usable_rejected
 
 Policy = Literal["random", "hardest_negative", "length_matched"]
-
-
-@runtime_checkable
-class LikelihoodScorer(Protocol):
-    """Optional backend method: how likely the model finds each completion (higher = more likely).
-
-    E.g. the mean token log-probability of `completions[i]` after `conversations[i]`. Backends without it make
-    `hardest_negative` fall back to the most frequent wrong answer.
-    """
-
-    def score(self, conversations: list[list[ChatTurn]], completions: list[str]) -> list[float]: ...
 
 
 class DpoConfig(SamplingConfig):
@@ -164,14 +150,8 @@ class DpoPairs(SamplingStep[DpoConfig]):
         "rejected_finish_reason": "string",
     }
 
-    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
-        cfg = self.config
-        ledger = Ledger()
-        problems = self.problems(batch, ledger)
-        sampler = self.sample(
-            problems, stop=lambda p: bool(p.correct) and len(self._rejectable(p)) >= cfg.pairs_per_problem
-        )
-        return ledger.emit(self, batch, lambda i, _: self._pairs(sampler, problems[i]))
+    def enough(self, problem: Problem) -> bool:
+        return bool(problem.correct) and len(self._rejectable(problem)) >= self.config.pairs_per_problem
 
     def _rejectable(self, problem: Problem) -> list[Trace]:
         wrong = [t for t in problem.wrong if self._usable_rejected(problem, t)]
@@ -190,7 +170,8 @@ class DpoPairs(SamplingStep[DpoConfig]):
             return trace.rejected_check.ok
         return not cfg.rejected_needs_answer or (trace.verification.predicted is not None and bool(trace.text.strip()))
 
-    def _pairs(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+    def records(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+        """One record per pair (`{id}#p{j}`), or the problem's reject."""
         cfg = self.config
         wrong = self._rejectable(problem)
         chosen = distinct(problem.correct, cfg.dedup_distance, cfg.pairs_per_problem)
@@ -220,8 +201,8 @@ class DpoPairs(SamplingStep[DpoConfig]):
                 "corrected": int(corrected),
                 "correction_prompt": load_prompt(cfg.correction_prompt).ref if corrected else None,
                 "rejected_score": score,
-                "chosen_verification": verification_meta(good),
-                "rejected_verification": verification_meta(bad),
+                "chosen_verification": verification_meta(good.verification),
+                "rejected_verification": verification_meta(bad.verification),
                 "finish_reason": good.finish_reason,
                 "rejected_finish_reason": bad.finish_reason,
             }
@@ -230,11 +211,11 @@ class DpoPairs(SamplingStep[DpoConfig]):
         return records
 
     def _scores(self, sampler: Sampler, problem: Problem, wrong: list[Trace]) -> list[float] | None:
-        scorer = getattr(sampler.generator, "score", None)
-        if not callable(scorer):
+        """The generator's likelihood of each wrong trace, if it is also a `Scorer` (else frequency decides)."""
+        if lacks(sampler.generator, Scorer):
             return None
         conversation = sampler.conversation(problem)
-        scores = scorer([conversation] * len(wrong), [t.text for t in wrong])
+        scores = sampler.generator.score([conversation] * len(wrong), [t.text for t in wrong])
         if scores is None or len(scores) != len(wrong) or any(s is None for s in scores):
             return None  # a scorer that failed on any item: rank by frequency instead, and say so
         return [float(s) for s in scores]

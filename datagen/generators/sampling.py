@@ -20,13 +20,13 @@ from typing import Any, ClassVar, TypeVar
 
 from pydantic import Field
 
-from datagen.backends.base import Sampling, finish_reason_of, model_name
+from datagen.backends.base import Sampling, TextGenerator, finish_reason_of, model_name
 from datagen.generators import trace_verdicts
 from datagen.generators.trace_verdicts import PASSED, Vote, judge, majority_vote, unlabelled, verdict_meta
 from datagen.ledger import Ledger
 from datagen.prompts import Prompt, load_prompt
 from datagen.records import Message, Rejected, Sample
-from datagen.steps import Step, StepConfig
+from datagen.steps import BackendRef, Step, StepConfig
 from filters.answers import verify
 from filters.trace_scoring import TraceVerdict
 
@@ -247,25 +247,6 @@ class Sampler:
         }
 
 
-def verification_meta(trace: Trace) -> dict[str, Any]:
-    v = trace.verification
-    return {
-        "match": bool(v.match),
-        "predicted": None if v.predicted is None else str(v.predicted),
-        "reference": None if v.reference is None else str(v.reference),
-        "method": str(v.method),
-        "detail": str(v.detail or ""),
-    }
-
-
-VERIFICATION_SCHEMA = {
-    "match": "bool",
-    "predicted": "string",
-    "reference": "string",
-    "method": "string",
-    "detail": "string",
-}
-
 # the meta every sampling step writes (see `Sampler.problem_meta`)
 PROBLEM_SCHEMA = {
     "pass_rate": "float64",
@@ -293,20 +274,38 @@ SC = TypeVar("SC", bound=SamplingConfig)
 
 
 class SamplingStep(Step[SC]):
-    """Base for steps that sample traces per problem: turns a batch into `Problem`s and runs the `Sampler`.
+    """Base for steps that sample traces per problem: turns a batch into `Problem`s, runs the `Sampler` until each
+    has `enough`, and turns each into its `records` (or its reject).
 
     `record_index` names the meta key numbering a problem's records (`trace_index`, `pair_index`): stats.json
     `rejection_sampling` counts the kept records holding it as `counted_as`.
     """
 
-    uses = {"generator": "generate"}
     record_index: ClassVar[str] = ""
     counted_as: ClassVar[str] = ""
 
-    def sample(self, problems: dict[int, Problem], stop: Callable[[Problem], bool]) -> Sampler:
+    @classmethod
+    def backend_refs(cls, config: SC) -> list[BackendRef]:
+        return [BackendRef("generator", config.generator, TextGenerator)]
+
+    def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
+        ledger = Ledger()
+        problems = self.problems(batch, ledger)
+        sampler = self.sample(problems)
+        return ledger.emit(self, batch, lambda i, _: self.records(sampler, problems[i]))
+
+    def enough(self, problem: Problem) -> bool:
+        """Whether `problem` has the traces this step needs, so sampling it stops before the budget is spent."""
+        raise NotImplementedError
+
+    def records(self, sampler: Sampler, problem: Problem) -> list[Sample | Rejected]:
+        """The records made of a sampled problem (`{id}#t{j}`, `{id}#p{j}`), or its reject."""
+        raise NotImplementedError
+
+    def sample(self, problems: dict[int, Problem]) -> Sampler:
         """Run the sampler over `problems` and tally them (each problem once per shard)."""
         sampler = self.sampler()
-        sampler.run(list(problems.values()), stop)
+        sampler.run(list(problems.values()), self.enough)
         for p in problems.values():
             self.tally.update(problems=1, solved=int(bool(p.correct)), samples_budget=self.config.n)
             self.tally.update(samples_drawn=p.drawn)
@@ -333,11 +332,8 @@ class SamplingStep(Step[SC]):
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
-        problems, budget, drawn = (
-            totals.get("problems", 0),
-            totals.get("samples_budget", 0),
-            totals.get("samples_drawn", 0),
-        )
+        problems, budget = totals.get("problems", 0), totals.get("samples_budget", 0)
+        drawn = totals.get("samples_drawn", 0)
         if not problems:
             return {}
         return {

@@ -19,12 +19,13 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import Sampling, model_name
+from datagen.backends.base import Sampling, TextGenerator, model_name
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
 from datagen.speakable import strip_tags
 from datagen.speech import Speaker, SpeechConfig, SpeechStep, Utterance, speech_schema, speech_summary
+from datagen.steps import BackendRef
 from filters.qa_consistency import QA_SCHEMA, qa_meta
 from filters.qa_pairs import grounding
 from filters.qa_scoring import PairCheck, Thresholds, check_pair
@@ -78,9 +79,9 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
     }
 
     @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
+    def backend_refs(cls, config: SpeechQAConfig) -> list[BackendRef]:
         refs = super().backend_refs(config)
-        return [*refs, ("generator", config.generator, "generate")] if config.generator else refs
+        return [*refs, BackendRef("generator", config.generator, TextGenerator)] if config.generator else refs
 
     def setup(self, backends: Any) -> None:
         super().setup(backends)

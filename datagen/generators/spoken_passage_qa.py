@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import Sampling, model_name
+from datagen.backends.base import Sampling, TextGenerator, model_name
 from datagen.chunking import budget_chars, chunk_text
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
@@ -42,6 +42,7 @@ from datagen.speech import (
     speech_schema,
     speech_summary,
 )
+from datagen.steps import BackendRef
 from filters.qa_consistency import QA_SCHEMA, qa_meta
 from filters.qa_pairs import PairVerdict, QAPair, judge_pairs, parse_pairs, parse_verdict
 from filters.qa_scoring import Thresholds, check_pair
@@ -110,12 +111,12 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
     }
 
     @classmethod
-    def backend_refs(cls, config: Any) -> list[tuple[str, str, str]]:
+    def backend_refs(cls, config: SpokenPassageQAConfig) -> list[BackendRef]:
         refs = super().backend_refs(config)
         if config.generator:
-            refs.append(("generator", config.generator, "generate"))
+            refs.append(BackendRef("generator", config.generator, TextGenerator))
         if config.verifier and config.grounding in ("verifier", "both"):
-            refs.append(("verifier", config.verifier, "generate"))
+            refs.append(BackendRef("verifier", config.verifier, TextGenerator))
         return refs
 
     def setup(self, backends: Any) -> None:

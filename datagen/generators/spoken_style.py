@@ -24,12 +24,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from datagen.backends.base import Sampling, model_name
+from datagen.backends.base import Sampling, TextGenerator, model_name
 from datagen.ledger import Ledger
 from datagen.prompts import Prompt, load_prompt
 from datagen.records import MEDIA_TAG, Message, Rejected, Sample
 from datagen.speakable import unspeakable_reason
-from datagen.steps import Step, StepConfig
+from datagen.steps import BackendRef, Step, StepConfig
 from filters.rewrite_faithfulness import RewriteScore, score_rewrite, unfaithful_reason
 
 _LEADING_TAG = re.compile(r"\s*<(?:image|audio|video)>")
@@ -107,7 +107,6 @@ def _ngrams(text: str, n: int = 4) -> set[tuple[str, ...]]:
 class SpokenStyle(Step[SpokenStyleConfig]):
     name = "spoken_style"
     reads = ("messages",)
-    uses = {"generator": "generate"}
     schema = {
         "written_query": "string",
         "spoken_style": {
@@ -119,6 +118,10 @@ class SpokenStyle(Step[SpokenStyleConfig]):
             "attempt": "string",
         },
     }
+
+    @classmethod
+    def backend_refs(cls, config: SpokenStyleConfig) -> list[BackendRef]:
+        return [BackendRef("generator", config.generator, TextGenerator)]
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:

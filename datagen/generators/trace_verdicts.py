@@ -90,6 +90,17 @@ def verdict_meta(text_check: TraceVerdict, verification: Verification, finish_re
     }
 
 
+def verification_meta(v: Verification) -> dict[str, Any]:
+    """A kept trace's answer check as its record carries it (`verification`; dpo: `chosen_/rejected_verification`)."""
+    return {
+        "match": bool(v.match),
+        "predicted": None if v.predicted is None else str(v.predicted),
+        "reference": None if v.reference is None else str(v.reference),
+        "method": str(v.method),
+        "detail": str(v.detail or ""),
+    }
+
+
 def no_correct_detail(traces: list[Any], drawn: int) -> str:
     """How many traces verified, which of those trace_check removed and why (first detail per reason), the answers."""
     verified = [t for t in traces if t.verification.match]
@@ -112,3 +123,10 @@ TRACE_VERDICT_SCHEMA = {
     "check_detail": "string",
 }
 VOTE_SCHEMA = [{"answer": "string", "count": "int32"}]
+VERIFICATION_SCHEMA = {
+    "match": "bool",
+    "predicted": "string",
+    "reference": "string",
+    "method": "string",
+    "detail": "string",
+}
