@@ -29,7 +29,7 @@ from pydantic import Field
 
 from datagen.generators import sampling, trace_verdicts
 from datagen.generators.sampling import Problem, Sampler, SamplingConfig, SamplingStep
-from datagen.records import Message, Rejected, Sample
+from datagen.records import Rejected, Sample
 
 
 class CotConfig(SamplingConfig):
@@ -38,7 +38,6 @@ class CotConfig(SamplingConfig):
 
 class ChainOfThought(SamplingStep[CotConfig]):
     name = "cot"
-    reads = ("messages",)
     record_index, counted_as = "trace_index", "kept_traces"
     schema = {
         **sampling.PROBLEM_SCHEMA,
@@ -59,11 +58,9 @@ class ChainOfThought(SamplingStep[CotConfig]):
         records: list[Sample | Rejected] = []
         for j, trace in enumerate(kept):
             meta = {
-                **sampler.problem_meta(problem),
                 "trace_index": j,
                 "verification": trace_verdicts.verification_meta(trace.verification),
                 "finish_reason": trace.finish_reason,
             }
-            messages = (problem.question, Message("assistant", trace.text))
-            records.append(problem.sample.evolve(id=f"{problem.sample.id}#t{j}", messages=messages, meta=meta))
+            records.append(self.answered(sampler, problem, f"t{j}", trace, meta))
         return records

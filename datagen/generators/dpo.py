@@ -45,7 +45,7 @@ from datagen.generators.sampling import (
 )
 from datagen.generators.trace_verdicts import VERIFICATION_SCHEMA, judge, verification_meta
 from datagen.prompts import load_prompt
-from datagen.records import Message, Rejected, Sample
+from datagen.records import Rejected, Sample
 from filters.answers import extract_answer, verify
 from filters.trace_scoring import is_usable_rejected
 
@@ -134,7 +134,6 @@ def _length_matched(
 
 class DpoPairs(SamplingStep[DpoConfig]):
     name = "dpo"
-    reads = ("messages",)
     record_index, counted_as = "pair_index", "pairs_built"
     schema = {
         **PROBLEM_SCHEMA,
@@ -194,7 +193,6 @@ class DpoPairs(SamplingStep[DpoConfig]):
         records: list[Sample | Rejected] = []
         for j, (good, bad, score) in enumerate(pairs):
             meta = {
-                **sampler.problem_meta(problem),
                 "rejected": bad.text,
                 "pair_index": j,
                 "pairing": label,
@@ -206,8 +204,7 @@ class DpoPairs(SamplingStep[DpoConfig]):
                 "finish_reason": good.finish_reason,
                 "rejected_finish_reason": bad.finish_reason,
             }
-            messages = (problem.question, Message("assistant", good.text))
-            records.append(problem.sample.evolve(id=f"{problem.sample.id}#p{j}", messages=messages, meta=meta))
+            records.append(self.answered(sampler, problem, f"p{j}", good, meta))
         return records
 
     def _scores(self, sampler: Sampler, problem: Problem, wrong: list[Trace]) -> list[float] | None:

@@ -281,6 +281,7 @@ class SamplingStep(Step[SC]):
     `rejection_sampling` counts the kept records holding it as `counted_as`.
     """
 
+    reads = ("messages",)  # the question is the first user turn, the reference the assistant turn after it
     record_index: ClassVar[str] = ""
     counted_as: ClassVar[str] = ""
 
@@ -371,6 +372,12 @@ class SamplingStep(Step[SC]):
             else:
                 problems[i] = Problem(sample, *parsed, label_source="reference" if parsed[1] else "majority")
         return problems
+
+    def answered(self, sampler: Sampler, problem: Problem, suffix: str, trace: Trace, meta: dict[str, Any]) -> Sample:
+        """The problem's question answered by `trace`: record `{id}#{suffix}` with the problem meta and `meta`."""
+        messages = (problem.question, Message("assistant", trace.text))
+        meta = {**sampler.problem_meta(problem), **meta}
+        return problem.sample.evolve(id=f"{problem.sample.id}#{suffix}", messages=messages, meta=meta)
 
     def unsolved(self, sampler: Sampler, problem: Problem, detail: str = "") -> Rejected:
         """`generation_failed` when the model never answered, `no_consensus` when the vote named no label, else
