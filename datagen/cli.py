@@ -154,7 +154,7 @@ def cmd_steps(args: argparse.Namespace) -> int:
 def cmd_backends(args: argparse.Namespace) -> int:
     """Every registered engine: the roles it can play, whether it runs here (and why not), its voices when cheap."""
     from datagen import registry
-    from datagen.backends.base import ROLES, lacks
+    from datagen.backends.base import ROLES, Synthesizer, lacks
 
     rows = []
     for name, path in registry.BACKENDS.items():
@@ -162,7 +162,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
         can = [verb for verb, role in ROLES.items() if not lacks(cls, role)]
         reason = cls.unavailable_reason()
         voices: list[str] | None = None
-        if reason is None and "synthesize" in can:
+        if reason is None and not lacks(cls, Synthesizer):
             try:
                 voices = list(cls().voices())  # default settings; engines needing a model path raise here
             except Exception as exc:  # noqa: BLE001 - a listing must never fail on one engine
