@@ -4,7 +4,7 @@ A `Step` turns a batch of samples into a batch of samples or `Rejected`s (a gene
 sample at a time and the base class turns its `Verdict` into a drop with a reason. Both declare the `meta` keys
 they read and write, so a manifest is checked for order before any model loads, and the output schema is known
 before the first record exists. The backends a step calls are declared with the role each must play (a protocol
-of `datagen.backends.base`), so a manifest naming the wrong engine fails before any model loads.
+of `datagen.backends.base`), so a manifest naming the wrong engine fails just as early.
 """
 
 from __future__ import annotations
