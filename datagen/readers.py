@@ -16,13 +16,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from datagen import layouts
 from datagen.fingerprint import content_fingerprint, derived_digest, hasher
 from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES, MediaPolicy, RecordError, load_image
 from datagen.records import Image, Rejected, Sample
 from datagen.sanitize import checked_id, clean_text, record_id, valid_text
+
+if TYPE_CHECKING:
+    from datagen.manifest import InputConfig
 
 __all__ = ["Plan", "RecordError", "ShardSpec", "Source", "SourceError", "open_input", "open_source"]
 log = logging.getLogger(__name__)
@@ -292,7 +295,7 @@ def _raw_text(record: Any) -> str:
         return ""
 
 
-def open_input(config: Any) -> Source:
+def open_input(config: InputConfig) -> Source:
     """The source a manifest's `input:` section describes."""
     source = open_source(
         config.path,
