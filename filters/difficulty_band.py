@@ -28,11 +28,9 @@ class DifficultyBandConfig(StepConfig):
         return self
 
 
-class DifficultyBand(Filter):
+class DifficultyBand(Filter[DifficultyBandConfig]):
     name = "difficulty_band"
-    Config = DifficultyBandConfig
     reads = ("pass_rate",)
-    config: DifficultyBandConfig
 
     def judge(self, sample: Sample) -> Verdict:
         rate = sample.meta.get("pass_rate")

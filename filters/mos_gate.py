@@ -19,11 +19,9 @@ class MinMosConfig(StepConfig):
     min_mos: float = Field(2.5, ge=1, le=5, description="lowest DNSMOS overall score kept (1 = bad .. 5 = excellent)")
 
 
-class MinMos(Filter):
+class MinMos(Filter[MinMosConfig]):
     name = "min_mos"
-    Config = MinMosConfig
     reads = ("mos",)
-    config: MinMosConfig
 
     def judge(self, sample: Sample) -> Verdict:
         value = sample.meta.get("mos")

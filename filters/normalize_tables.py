@@ -189,16 +189,7 @@ FRACTION_SINGULAR: dict[str, int] = {
     "tenth": 10,
 }
 FRACTION_PLURAL: dict[str, int] = {
-    "halves": 2,
-    "thirds": 3,
-    "quarters": 4,
-    "fourths": 4,
-    "fifths": 5,
-    "sixths": 6,
-    "sevenths": 7,
-    "eighths": 8,
-    "ninths": 9,
-    "tenths": 10,
+    ("halves" if word == "half" else word + "s"): n for word, n in FRACTION_SINGULAR.items()
 }
 # Numerators a singular fraction word may follow: "one third", "a half", "a quarter" ("a third time" is no fraction).
 FRACTION_SINGULAR_AFTER: dict[str, frozenset[int]] = {

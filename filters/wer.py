@@ -39,33 +39,18 @@ def _words(text: str, normalize: bool) -> list[str]:
 def wer_details(reference: str, hypothesis: str, *, normalize: bool = True) -> WerDetails:
     """Score `hypothesis` against `reference` and return the edit counts, so filters can log why a sample failed."""
     ref, hyp = _words(reference, normalize), _words(hypothesis, normalize)
-    if not ref:
-        return WerDetails(
-            wer=1.0 if hyp else 0.0,
-            hits=0,
-            substitutions=0,
-            deletions=0,
-            insertions=len(hyp),
-            reference_words=0,
-            hypothesis_words=len(hyp),
-        )
-    if not hyp:
-        return WerDetails(
-            wer=1.0,
-            hits=0,
-            substitutions=0,
-            deletions=len(ref),
-            insertions=0,
-            reference_words=len(ref),
-            hypothesis_words=0,
-        )
-    out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+    if ref and hyp:
+        out = jiwer.process_words(" ".join(ref), " ".join(hyp))
+        score, edits = float(out.wer), (out.hits, out.substitutions, out.deletions, out.insertions)
+    else:  # a side is empty: every word of the other is an edit, and the score is 0 or 1 (module docstring)
+        score, edits = (1.0 if ref or hyp else 0.0), (0, 0, len(ref), len(hyp))
+    hits, substitutions, deletions, insertions = edits
     return WerDetails(
-        wer=float(out.wer),
-        hits=out.hits,
-        substitutions=out.substitutions,
-        deletions=out.deletions,
-        insertions=out.insertions,
+        wer=score,
+        hits=hits,
+        substitutions=substitutions,
+        deletions=deletions,
+        insertions=insertions,
         reference_words=len(ref),
         hypothesis_words=len(hyp),
     )

@@ -6,12 +6,26 @@ years later. Every value from the data is escaped (texts and transcripts are unt
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from html import escape
-from typing import Any
+from typing import Any, TypeVar
 
 from datagen.audit import plots
 from datagen.audit.drops import drops_html
-from datagen.audit.html_parts import CSS, _img, _missing, _num, _pct, _section, _table, audio_tag, image_tag
+from datagen.audit.html_parts import (
+    CSS,
+    _img,
+    _missing,
+    _note,
+    _num,
+    _pct,
+    _plots,
+    _section,
+    _table,
+    audio_tag,
+    image_tag,
+)
 from datagen.audit.report import Audit
 
 SECTIONS = [
@@ -29,6 +43,26 @@ SECTIONS = [
     ("cost", "Cost"),
     ("provenance", "Provenance"),
 ]
+
+
+_TITLES = dict(SECTIONS)
+Render = TypeVar("Render", bound=Callable[..., str])
+
+
+def _needs(key: str, note: str) -> Callable[[Render], Render]:
+    """A section of the report entry `key`: when the data has none, the section says only `note`."""
+
+    def wrap(render: Render) -> Render:
+        @functools.wraps(render)
+        def section(r: dict[str, Any], *args: Any) -> str:
+            if not r[key]:
+                sid = key.replace("_", "-")
+                return _section(sid, _TITLES[sid], _missing(note))
+            return render(r, *args)
+
+        return section  # type: ignore[return-value]
+
+    return wrap
 
 
 def render_html(audit: Audit, media: dict[tuple[str, int], dict[str, bytes | None]]) -> str:
@@ -99,11 +133,11 @@ def _funnel(r: dict[str, Any]) -> str:
         rows.append(["records out of the steps", "one input → several records", "", _num(f["source"])])
     rows += [[escape(s["step"]), escape(s["reason"]), _num(s["dropped"]), _num(s["remaining"])] for s in f["stages"]]
     rows.append(['<span class="kept">kept</span>', "", "", _num(f["kept"])])
-    inner = f'<div class="plots">{_img(plots.funnel_plot(f), "yield funnel")}</div>'
+    inner = _plots(_img(plots.funnel_plot(f), "yield funnel"))
     inner += _table(["step", "drop reason", "dropped", "remaining"], rows, {2, 3})
-    inner += f'<p class="note">Counts from {escape(f["from"])}.</p>'
+    inner += _note(f"Counts from {escape(f['from'])}.")
     if f.get("duplicate_ids"):
-        inner += f'<p class="note">{_num(f["duplicate_ids"])} kept record(s) repeat an earlier kept id.</p>'
+        inner += _note(f"{_num(f['duplicate_ids'])} kept record(s) repeat an earlier kept id.")
     inner += _contamination(r)
     return _section("funnel", "Yield funnel: source → each drop reason → kept", inner)
 
@@ -112,28 +146,26 @@ def _summary_rows(sections: dict[str, dict[str, Any]], keys: list[str]) -> list[
     return [[escape(name)] + [_num(s.get(k)) for k in keys] for name, s in sections.items() if s.get("count")]
 
 
+@_needs("wer", "No WER in this data (no text + transcript pair, no wer column).")
 def _wer(r: dict[str, Any], audit: Audit) -> str:
     w = r["wer"]
-    if not w:
-        return _section("wer", "WER", _missing("No WER in this data (no text + transcript pair, no wer column)."))
-    figs = _img(plots.wer_histogram(w), "WER histogram") + _img(
-        plots.wer_vs_length(audit.turns, w["max_wer"]), "WER vs query length"
-    )
     keys = ["count", "mean", "p50", "p90", "max"]
-    inner = f'<div class="plots">{figs}</div>'
+    inner = _plots(
+        _img(plots.wer_histogram(w), "WER histogram"),
+        _img(plots.wer_vs_length(audit.turns, w["max_wer"]), "WER vs query length"),
+    )
     inner += _table(["", *keys], _summary_rows({"kept": w["kept"], "dropped": w["dropped"]}, keys), {1, 2, 3, 4, 5})
-    inner += (
-        f'<p class="note">Normalized WER (case, punctuation, numbers, spelling variants do not count). '
-        f"{_pct(w['zero_wer_share'])} of samples were transcribed perfectly. A sample's WER is its worst spoken "
-        f"turn{'; the dashed line is the run' + chr(39) + 's max_wer' if w['max_wer'] is not None else ''}.</p>"
+    inner += _note(
+        "Normalized WER (case, punctuation, numbers, spelling variants do not count). ",
+        f"{_pct(w['zero_wer_share'])} of samples were transcribed perfectly. A sample's WER is its worst spoken turn",
+        "; the dashed line is the run's max_wer." if w["max_wer"] is not None else ".",
     )
     return _section("wer", "WER: kept vs dropped, and by query length", inner)
 
 
+@_needs("calibration", "No WER: nothing to calibrate.")
 def _calibration(r: dict[str, Any]) -> str:
     cal = r["calibration"]
-    if not cal:
-        return _section("calibration", "WER threshold", _missing("No WER: nothing to calibrate."))
     rec = cal["recommended"]
     best = rec.get("max_wer")
     head = (
@@ -146,50 +178,45 @@ def _calibration(r: dict[str, Any]) -> str:
          _num(row["false_rejects"]), _num(row["false_accepts"]), _pct(row["false_accept_share"])]
         for row in cal["table"]
     ]  # fmt: skip
-    inner = head + f'<div class="plots">{_img(plots.calibration_plot(cal), "yield vs threshold")}'
-    inner += _table(
-        ["max_wer", "kept", "yield", "false rej.", "false acc.", "acc. / kept"],
-        rows,
-        {1, 2, 3, 4, 5},
-    )
-    inner += "</div>"
-    inner += (
-        f'<p class="note">Rule: {escape(rec["rule"])}. {cal["samples"]} samples reached the gate; '
+    table = _table(["max_wer", "kept", "yield", "false rej.", "false acc.", "acc. / kept"], rows, {1, 2, 3, 4, 5})
+    inner = head + _plots(_img(plots.calibration_plot(cal), "yield vs threshold"), beside=table)
+    inner += _note(
+        f"Rule: {escape(rec['rule'])}. {cal['samples']} samples reached the gate; "
         f"{cal['likely_ok']} have only benign differences: none, or near-misses of one stem (an ending of at most "
         "2 letters: “color”/“colors”, “color is”/“colors”), split/merged words, or numbers. Dropping such a "
         "sample is a likely false reject; keeping a sample with any other error (“shapes” heard as “shades”, a "
-        "missing word) is an estimated false accept. A screening estimate, not ground truth.</p>"
+        "missing word) is an estimated false accept. A screening estimate, not ground truth."
     )
     if cal["run_drops_likely_false"]:
         ids = ", ".join(escape(i) for i in cal["run_drops_likely_false"][:20])
-        inner += f'<p class="note">This run\'s drops that look like false rejects: {ids}</p>'
+        inner += _note(f"This run's drops that look like false rejects: {ids}")
     return _section("calibration", "Choosing max_wer: yield and estimated errors by threshold", inner)
 
 
+@_needs("duration", "No audio durations in this data.")
 def _duration(r: dict[str, Any], audit: Audit) -> str:
     d = r["duration"]
-    if not d:
-        return _section("duration", "Durations", _missing("No audio durations in this data."))
     keys = ["count", "mean", "min", "p50", "p90", "max", "total"]
-    inner = f'<div class="plots">{_img(plots.duration_histogram(audit.turns), "duration histogram")}</div>'
+    inner = _plots(_img(plots.duration_histogram(audit.turns), "duration histogram"))
     inner += _table(["seconds", *keys], _summary_rows(d, keys), set(range(1, 8)))
     return _section("duration", "Spoken query durations", inner)
 
 
+@_needs("voices", "No speech provenance (engine/voice) in this data.")
 def _voices(r: dict[str, Any]) -> str:
     v = r["voices"]
-    if not v:
-        return _section("voices", "Voices", _missing("No speech provenance (engine/voice) in this data."))
     rows = [
         [escape(name), _num(v["voices"].get(name, 0)), _num(n), _pct(v["kept_share_by_voice"].get(name))]
         for name, n in v["voices_all"].items()
     ]
-    inner = f'<div class="plots">{_img(plots.voices_plot(v), "voices")}'
-    inner += _table(["engine:voice", "kept turns", "all turns", "kept share"], rows, {1, 2, 3}) + "</div>"
+    table = _table(["engine:voice", "kept turns", "all turns", "kept share"], rows, {1, 2, 3})
+    inner = _plots(_img(plots.voices_plot(v), "voices"), beside=table)
     asr = ", ".join(f"{escape(k)} ({n})" for k, n in v["asr_models"].items())
     speed = v["speed"]
-    inner += f'<p class="note">Verifier ASR: {asr}. Speaking rate of kept turns: '
-    inner += f"{_num(speed.get('min'))}–{_num(speed.get('max'))} (mean {_num(speed.get('mean'))}).</p>"
+    inner += _note(
+        f"Verifier ASR: {asr}. Speaking rate of kept turns: ",
+        f"{_num(speed.get('min'))}–{_num(speed.get('max'))} (mean {_num(speed.get('mean'))}).",
+    )
     return _section("voices", "Voice and engine distribution", inner)
 
 
@@ -207,10 +234,9 @@ def _mos(r: dict[str, Any], audit: Audit) -> str:
     return _section("mos", "Speech quality: DNSMOS and re-synthesis", inner)
 
 
+@_needs("pass_rate", "No pass_rate in this data (written by CoT generators).")
 def _pass_rate(r: dict[str, Any]) -> str:
     p = r["pass_rate"]
-    if not p:
-        return _section("pass-rate", "Pass rate", _missing("No pass_rate in this data (written by CoT generators)."))
     rows = [
         ["records with pass_rate", _num(p["records"])],
         ["mean pass rate (≈ pass@1)", _pct(p["mean_pass_rate"])],
@@ -222,7 +248,7 @@ def _pass_rate(r: dict[str, Any]) -> str:
     if per_problem.get("problems"):
         rows.append(["problems (stats.json)", _num(per_problem["problems"])])
         rows.append(["pass@N per problem (stats.json)", _pct(per_problem.get("pass_at_n"))])
-    inner = f'<div class="plots">{_img(plots.pass_rate_histogram(p), "pass rate")}{_table(["", ""], rows, {1})}</div>'
+    inner = _plots(_img(plots.pass_rate_histogram(p), "pass rate"), beside=_table(["", ""], rows, {1}))
     return _section("pass-rate", "Pass@N / pass-rate distribution", inner)
 
 
@@ -250,15 +276,16 @@ def _worst(r: dict[str, Any], media: dict[tuple[str, int], dict[str, bytes | Non
     inner = '<div class="worst">' + _table(
         ["id", "status", "WER", "text vs transcript", "listen", "image", "voice"], rows, {2}
     )
-    inner += '</div><p class="note">Highest-WER samples first (the sample\'s worst turn; perfect transcripts are '
-    inner += "not listed). Images of dropped records are not stored in rejects/.</p>"
+    inner += "</div>" + _note(
+        "Highest-WER samples first (the sample's worst turn; perfect transcripts are not listed). ",
+        "Images of dropped records are not stored in rejects/.",
+    )
     return _section("worst", f"Worst samples (top {len(worst)} by WER)", inner)
 
 
+@_needs("cost", "No stats.json with model-seconds: cost unknown.")
 def _cost(r: dict[str, Any]) -> str:
     c = r["cost"]
-    if not c:
-        return _section("cost", "Cost", _missing("No stats.json with model-seconds: cost unknown."))
     rows = [
         [escape(b["backend"]), escape(str(b["engine"])), escape(str(b["model"] or "—")), _num(b["calls"]),
          _num(b["model_seconds"]), _num(b["seconds_per_call"], 4), _num(b["seconds_per_kept"], 4)]
@@ -266,15 +293,14 @@ def _cost(r: dict[str, Any]) -> str:
     ]  # fmt: skip
     rows.append(["<b>total</b>", "", "", "", f"<b>{_num(c['model_seconds'])}</b>", "",
                  f"<b>{_num(c['model_seconds_per_kept'], 4)}</b>"])  # fmt: skip
-    inner = f'<div class="plots">{_img(plots.cost_plot(c), "model-seconds per backend")}</div>'
+    inner = _plots(_img(plots.cost_plot(c), "model-seconds per backend"))
     inner += _table(["backend", "engine", "model", "calls", "model-s", "s / call", "s / kept sample"], rows,
                     {3, 4, 5, 6})  # fmt: skip
-    inner += (
-        f'<p class="note">Model-seconds = wall time inside TTS/ASR calls, summed over workers. {c["kept"]} kept '
-        f"samples, {_num(c['kept_audio_seconds'])} s of kept audio → "
-        f"{_num(c['model_seconds_per_kept_audio_second'], 4)} model-seconds per kept audio second. Run wall time "
-        f"{_num(c['wall_seconds'])} s (model loading {_num(c['setup_seconds'])} s); "
-        f"{_pct(c['outside_models_share'])} of it outside model calls.</p>"
+    inner += _note(
+        f"Model-seconds = wall time inside TTS/ASR calls, summed over workers. {c['kept']} kept samples, ",
+        f"{_num(c['kept_audio_seconds'])} s of kept audio → {_num(c['model_seconds_per_kept_audio_second'], 4)} ",
+        f"model-seconds per kept audio second. Run wall time {_num(c['wall_seconds'])} s (model loading ",
+        f"{_num(c['setup_seconds'])} s); {_pct(c['outside_models_share'])} of it outside model calls.",
     )
     return _section("cost", "Cost accounting: model-seconds", inner)
 
@@ -306,7 +332,7 @@ def _provenance(r: dict[str, Any]) -> str:
     versions = p.get("versions") or {}
     if versions:
         text = ", ".join(f"{name} {v}" for name, v in versions.items())
-        inner += f'<h3>Package versions</h3><p class="note">{escape(text)}</p>'
+        inner += "<h3>Package versions</h3>" + _note(escape(text))
     if p.get("manifest_yaml"):
         inner += f"<details><summary>manifest.yaml</summary><pre>{escape(p['manifest_yaml'])}</pre></details>"
     else:

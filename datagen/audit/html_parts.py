@@ -71,6 +71,16 @@ def _table(headers: list[str], rows: list[list[str]], numeric: set[int] | None =
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+def _plots(*figures: str, beside: str = "") -> str:
+    """Figures in one wrapping row; `beside` (a table) sits in that row next to them."""
+    return f'<div class="plots">{"".join(figures)}{beside}</div>'
+
+
+def _note(*parts: str) -> str:
+    """A grey paragraph explaining the numbers above it; the caller escapes what came from the data."""
+    return f'<p class="note">{"".join(parts)}</p>'
+
+
 def _missing(text: str) -> str:
     return f'<p class="missing">{escape(text)}</p>'
 

@@ -7,7 +7,6 @@ would keep of the records kept now, and `rescued` counts kept records that neede
 
 from __future__ import annotations
 
-import io
 from html import escape
 from typing import Any
 
@@ -70,27 +69,17 @@ def mos_wer_plot(turns: pd.DataFrame, min_mos: float | None, max_wer: float | No
     if both.empty:
         return None
     from matplotlib import rc_context
-    from matplotlib.figure import Figure
+
+    from datagen.audit.plots import figure, finish, status_scatter
 
     with rc_context({"text.parse_math": False}):
-        fig = Figure(figsize=(5.2, 3.4))
-        ax = fig.add_subplot()
-        ax.spines[["top", "right"]].set_visible(False)
-        for status, color in (("kept", "#2f7d4f"), ("dropped", "#c8553d")):
-            part = both[both["status"] == status]
-            if len(part):
-                ax.scatter(part["mos"], part["wer"], s=18, alpha=0.6, color=color, label=status, edgecolors="none")
+        fig, ax = figure(5.2, 3.4)
+        status_scatter(ax, both, "mos", "wer")
         if min_mos is not None:
             ax.axvline(min_mos, color="black", linestyle=":", linewidth=1, label=f"min_mos {min_mos:g}")
         if max_wer is not None:
             ax.axhline(max_wer, color="black", linestyle="--", linewidth=1, label=f"max_wer {max_wer:g}")
-        ax.set_xlabel("DNSMOS overall (1 = bad .. 5 = excellent)")
-        ax.set_ylabel("turn WER")
-        ax.legend(frameon=False, ncols=4, fontsize=8.5, loc="lower left", bbox_to_anchor=(0.0, 1.0))
-        buf = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buf, format="png", dpi=100)
-    return buf.getvalue()
+        return finish(fig, ax, "DNSMOS overall (1 = bad .. 5 = excellent)", "turn WER")
 
 
 def mos_html(

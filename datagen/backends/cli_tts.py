@@ -11,7 +11,10 @@ import math
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datagen.backends.base import BackendError, ItemSynthesizer, T, Voice
 from datagen.records import Audio
@@ -32,16 +35,43 @@ def run_program(args: list[str], timeout: float, *, check: bool = True) -> str:
     return done.stdout
 
 
-class CommandSynthesizer(ItemSynthesizer[T]):
-    """Subclasses set `program` and `install_hint`, and build the argument list in `_command`."""
+@dataclass(frozen=True, slots=True)
+class Program:
+    """What a command-line engine's program is: its name, how to install it, the flags that name the voice and the
+    output wav, and how to read its version (from the program's path)."""
 
-    program: str = ""
-    install_hint: str = ""
+    name: str
+    install_hint: str
+    voice_flag: str
+    output_flag: str
+    version: Callable[[str], str]
+
+
+class CommandSynthesizer(ItemSynthesizer[T]):
+    """Subclasses describe their `program`, list its voices in `_voices_of`, and give the engine's own flags (speed,
+    pitch) in `_options`. Every engine here reads its text with `-f FILE`; the voice is `voice.name`, else the
+    `voice` setting.
+    """
+
+    program: Program
+
+    def program_path(self) -> str:
+        return find_program(self.program.name) or self.program.name
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "version": self.program.version(self.program_path())}
+
+    def voices(self) -> list[str]:
+        self.setup()
+        return self._voices_of(self.program_path())
+
+    def _voices_of(self, program: str) -> list[str]:
+        raise NotImplementedError
 
     @classmethod
     def unavailable_reason(cls) -> str | None:
-        if find_program(cls.program) is None:
-            return f"the {cls.program} program is not installed ({cls.install_hint})"
+        if find_program(cls.program.name) is None:
+            return f"the {cls.program.name} program is not installed ({cls.program.install_hint})"
         return None
 
     def _load(self) -> None:
@@ -49,8 +79,15 @@ class CommandSynthesizer(ItemSynthesizer[T]):
         if reason:
             raise BackendError(reason)
 
-    def _command(self, text_file: Path, wav_file: Path, voice: Voice) -> list[str]:
+    def _options(self, voice: Voice) -> list[str]:
         raise NotImplementedError
+
+    def _command(self, text_file: Path, wav_file: Path, voice: Voice) -> list[str]:
+        """The argument list (never a shell): program, voice, the engine's options, text file, output wav."""
+        name = voice.name or self.settings.voice  # type: ignore[attr-defined]
+        flags = self.program
+        return [self.program_path(), flags.voice_flag, name, *self._options(voice), "-f", str(text_file),
+                flags.output_flag, str(wav_file)]  # fmt: skip
 
     def _check_voice(self, voice: Voice) -> None:
         """Raise ValueError for a voice this engine cannot speak (fails that item only)."""

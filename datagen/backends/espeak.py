@@ -8,13 +8,11 @@ Deterministic, so `Voice.seed` changes nothing. `Voice.options["pitch"]` (0-99) 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import Voice
-from datagen.backends.cli_tts import CommandSynthesizer, find_program, run_program
+from datagen.backends.cli_tts import CommandSynthesizer, Program, run_program
 
 _BASE_WPM = 175  # espeak-ng's default rate: speed 1.0
 _WPM_RANGE = (80, 500)
@@ -26,51 +24,6 @@ class EspeakSettings(BaseModel):
     language: str = Field("en", description="voices() offers the voices of this language")
     pitch: int = Field(50, ge=0, le=99, description="base pitch (espeak-ng -p)")
     timeout_seconds: float = Field(60.0, gt=0, description="per utterance")
-
-
-class EspeakSynthesizer(CommandSynthesizer[EspeakSettings]):
-    """espeak-ng voice; `Voice.speed` -> words per minute (175 × speed)."""
-
-    engine = "espeak"
-    program = "espeak-ng"
-    install_hint = "apt-get install espeak-ng"
-
-    def voices(self) -> list[str]:
-        """Language voices first (default first), then the default language voice with each variant."""
-        self.setup()
-        program = find_program(self.program) or self.program
-        languages = _language_voices(program, self.settings.language)
-        base = self.settings.voice.split("+", 1)[0]
-        variants = [f"{base}+{v}" for v in _variants(program)]
-        names = sorted(set(languages) | {self.settings.voice}, key=lambda v: (v != self.settings.voice, v))
-        return names + [v for v in variants if v not in names]
-
-    def _check_voice(self, voice: Voice) -> None:
-        pitch = voice.options.get("pitch")
-        if pitch is not None and not (isinstance(pitch, int | float) and 0 <= pitch <= 99):
-            raise ValueError(f"pitch must be 0-99, got {pitch!r}")
-        rest = {k: v for k, v in voice.options.items() if k != "pitch"}
-        super()._check_voice(Voice(voice.engine, voice.name, voice.backend, voice.speed, voice.seed, rest))
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "version": _version(find_program(self.program) or self.program)}
-
-    def _command(self, text_file: Path, wav_file: Path, voice: Voice) -> list[str]:
-        wpm = min(max(round(_BASE_WPM * voice.speed), _WPM_RANGE[0]), _WPM_RANGE[1])
-        pitch = int(voice.options.get("pitch", self.settings.pitch))
-        return [
-            find_program(self.program) or self.program,
-            "-v",
-            voice.name or self.settings.voice,
-            "-s",
-            str(wpm),
-            "-p",
-            str(pitch),
-            "-f",
-            str(text_file),
-            "-w",
-            str(wav_file),
-        ]
 
 
 @cache
@@ -95,3 +48,29 @@ def _variants(program: str) -> tuple[str, ...]:
 def _version(program: str) -> str:
     out = run_program([program, "--version"], timeout=30)  # "eSpeak NG text-to-speech: 1.51  Data at: ..."
     return out.split(":", 1)[-1].split("Data at")[0].strip() or out.strip()
+
+
+class EspeakSynthesizer(CommandSynthesizer[EspeakSettings]):
+    """espeak-ng voice; `Voice.speed` -> words per minute (175 × speed)."""
+
+    engine = "espeak"
+    program = Program("espeak-ng", "apt-get install espeak-ng", voice_flag="-v", output_flag="-w", version=_version)
+
+    def _voices_of(self, program: str) -> list[str]:
+        """Language voices first (default first), then the default language voice with each variant."""
+        languages = _language_voices(program, self.settings.language)
+        base = self.settings.voice.split("+", 1)[0]
+        variants = [f"{base}+{v}" for v in _variants(program)]
+        names = sorted(set(languages) | {self.settings.voice}, key=lambda v: (v != self.settings.voice, v))
+        return names + [v for v in variants if v not in names]
+
+    def _check_voice(self, voice: Voice) -> None:
+        pitch = voice.options.get("pitch")
+        if pitch is not None and not (isinstance(pitch, int | float) and 0 <= pitch <= 99):
+            raise ValueError(f"pitch must be 0-99, got {pitch!r}")
+        rest = {k: v for k, v in voice.options.items() if k != "pitch"}
+        super()._check_voice(Voice(voice.engine, voice.name, voice.backend, voice.speed, voice.seed, rest))
+
+    def _options(self, voice: Voice) -> list[str]:
+        wpm = min(max(round(_BASE_WPM * voice.speed), _WPM_RANGE[0]), _WPM_RANGE[1])
+        return ["-s", str(wpm), "-p", str(int(voice.options.get("pitch", self.settings.pitch)))]

@@ -6,13 +6,11 @@ Deterministic (no random sampling), so `Voice.seed` changes nothing. Speed maps 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import Voice
-from datagen.backends.cli_tts import CommandSynthesizer, find_program, run_program
+from datagen.backends.cli_tts import CommandSynthesizer, Program, run_program
 
 # `kal` and `awb_time` are limited voices (diphone / time-only domain): not offered in a pool.
 _LIMITED = frozenset({"kal", "awb_time"})
@@ -22,35 +20,6 @@ class FliteSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     voice: str = Field("slt", description="default voice (flite -lv lists them: slt, rms, awb, kal16)")
     timeout_seconds: float = Field(60.0, gt=0, description="per utterance")
-
-
-class FliteSynthesizer(CommandSynthesizer[FliteSettings]):
-    """flite voice; `Voice.speed` -> `duration_stretch = 1 / speed`."""
-
-    engine = "flite"
-    program = "flite"
-    install_hint = "apt-get install flite"
-
-    def voices(self) -> list[str]:
-        self.setup()
-        listed = _listed_voices(find_program(self.program) or self.program)
-        return sorted(set(listed) - _LIMITED, key=lambda v: (v != self.settings.voice, v))
-
-    def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "version": _version(find_program(self.program) or self.program)}
-
-    def _command(self, text_file: Path, wav_file: Path, voice: Voice) -> list[str]:
-        return [
-            find_program(self.program) or self.program,
-            "-voice",
-            voice.name or self.settings.voice,
-            "--setf",
-            f"duration_stretch={1.0 / voice.speed:.4f}",
-            "-f",
-            str(text_file),
-            "-o",
-            str(wav_file),
-        ]
 
 
 @cache
@@ -63,3 +32,16 @@ def _listed_voices(program: str) -> tuple[str, ...]:
 def _version(program: str) -> str:
     out = run_program([program, "--version"], timeout=30, check=False)  # flite exits 1 after printing it
     return next((line.split(":", 1)[1].strip() for line in out.splitlines() if "version" in line), out.strip())
+
+
+class FliteSynthesizer(CommandSynthesizer[FliteSettings]):
+    """flite voice; `Voice.speed` -> `duration_stretch = 1 / speed`."""
+
+    engine = "flite"
+    program = Program("flite", "apt-get install flite", voice_flag="-voice", output_flag="-o", version=_version)
+
+    def _voices_of(self, program: str) -> list[str]:
+        return sorted(set(_listed_voices(program)) - _LIMITED, key=lambda v: (v != self.settings.voice, v))
+
+    def _options(self, voice: Voice) -> list[str]:
+        return ["--setf", f"duration_stretch={1.0 / voice.speed:.4f}"]

@@ -111,6 +111,19 @@ def completions(texts: Sequence[str], new_ids: Any, eos_ids: Any, max_new_tokens
     ]
 
 
+def generate_completions(model: Any, tokenizer: Any, inputs: Any, sampling: Sampling) -> list[Completion]:
+    """`model.generate` on a left-padded batch, decoding only the new tokens; the end-of-sequence ids that mark a
+    "stop" are the model's generation config's, else the tokenizer's."""
+    import torch
+
+    with torch.inference_mode():
+        out = model.generate(**inputs, **generate_kwargs(sampling), pad_token_id=tokenizer.pad_token_id)
+    new = out[:, inputs["input_ids"].shape[1] :]
+    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+    eos = model.generation_config.eos_token_id
+    return completions(texts, new, eos if eos is not None else tokenizer.eos_token_id, sampling.max_new_tokens)
+
+
 @dataclass(slots=True, frozen=True)
 class Row:
     """One generation: request `item` (an index into the caller's requests), copy `k` of its n samples."""

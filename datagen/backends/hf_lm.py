@@ -19,14 +19,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling
-from datagen.backends.hf_batching import (
-    completions,
-    generate_kwargs,
-    prepare_each,
-    run_batched,
-    torch_device_and_dtype,
-)
+from datagen.backends.base import BackendError, ChatTurn, Sampling
+from datagen.backends.chat import TransformersChat
+from datagen.backends.hf_batching import generate_completions, torch_device_and_dtype
 
 log = logging.getLogger(__name__)
 
@@ -109,14 +104,13 @@ def convert_gguf(gguf: Path, target: Path) -> Path:
     return target
 
 
-class HFCausalLM(BaseBackend[HFLMSettings]):
+class HFCausalLM(TransformersChat[HFLMSettings]):
     """A local causal LM (`AutoModelForCausalLM`); text only: a conversation carrying media gives None."""
 
     engine = "hf_lm"
 
     _model: Any = None
     _tokenizer: Any = None
-    _device = "cpu"
     model_dir: Path | None = None
 
     @classmethod
@@ -175,25 +169,6 @@ class HFCausalLM(BaseBackend[HFLMSettings]):
         self._model = self._tokenizer = None
         super().teardown()
 
-    def generate(
-        self, conversations: list[list[ChatTurn]], n: int = 1, sampling: Sampling | None = None
-    ) -> list[list[str] | None]:
-        self.setup()
-        sampling = sampling or Sampling(max_new_tokens=self.settings.max_new_tokens)
-        prepared = prepare_each(conversations, self._render, "hf_lm.generate")
-        lengths = [0 if p is None else len(p) for p in prepared]
-        return run_batched(
-            prepared,
-            lengths,
-            lambda batch: self._generate_batch(batch, sampling),
-            n=n,
-            greedy=sampling.temperature <= 0,
-            batch_size=self.settings.batch_size,
-            seed=sampling.seed,
-            device=self._device,
-            label="hf_lm.generate",
-        )
-
     def score(self, conversations: list[list[ChatTurn]], completions: list[str]) -> list[float | None]:
         """Mean log-probability per token of each completion after its prompt (None for an item that fails).
 
@@ -247,14 +222,8 @@ class HFCausalLM(BaseBackend[HFLMSettings]):
         text = self._tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return self._tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def _generate_batch(self, batch: list[list[int]], sampling: Sampling) -> list[str]:
-        import torch
+    _prepare_chat = _render
 
+    def _generate_batch(self, batch: list[list[int]], sampling: Sampling) -> list[str]:
         inputs = self._tokenizer.pad({"input_ids": batch}, return_tensors="pt").to(self._model.device)
-        with torch.inference_mode():
-            out = self._model.generate(**inputs, **generate_kwargs(sampling), pad_token_id=self._tokenizer.pad_token_id)
-        new = out[:, inputs["input_ids"].shape[1] :]
-        texts = self._tokenizer.batch_decode(new, skip_special_tokens=True)
-        eos = self._model.generation_config.eos_token_id
-        eos = eos if eos is not None else self._tokenizer.eos_token_id
-        return completions(texts, new, eos, sampling.max_new_tokens)
+        return generate_completions(self._model, self._tokenizer, inputs, sampling)

@@ -9,6 +9,7 @@ with its LoRA adapters is the vllm backend's job. Batching, seeding and the one-
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from typing import Any, Literal
@@ -16,14 +17,9 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Sampling, package_version
-from datagen.backends.hf_batching import (
-    completions,
-    generate_kwargs,
-    prepare_each,
-    run_batched,
-    torch_device_and_dtype,
-)
+from datagen.backends.base import BackendError, ChatTurn, Sampling, package_version
+from datagen.backends.chat import TransformersChat
+from datagen.backends.hf_batching import generate_completions, prepare_each, torch_device_and_dtype
 from datagen.records import MEDIA_TAG, Audio, Image
 
 log = logging.getLogger(__name__)
@@ -117,14 +113,13 @@ def to_wave(audio: Audio) -> np.ndarray:
     return wave
 
 
-class Phi4Backend(BaseBackend[Phi4Settings]):
+class Phi4Backend(TransformersChat[Phi4Settings]):
     """Phi-4-multimodal as `TextGenerator` (text, images, audio in) and `Transcriber` (its ASR prompt)."""
 
     engine = "phi4"
 
     _model: Any = None
     _processor: Any = None
-    _device = "cpu"
     _dtype: Any = None
 
     @classmethod
@@ -147,9 +142,7 @@ class Phi4Backend(BaseBackend[Phi4Settings]):
         return info
 
     def _load(self) -> None:
-        reason = self.unavailable_reason()
-        if reason:
-            raise BackendError(f"phi4: {reason}")
+        self._require_available()
         from transformers import Phi4MultimodalForCausalLM, Phi4MultimodalProcessor
 
         s = self.settings
@@ -181,15 +174,7 @@ class Phi4Backend(BaseBackend[Phi4Settings]):
         self._model = self._processor = None
         super().teardown()
 
-    # -- the two roles --
-
-    def generate(
-        self, conversations: list[list[ChatTurn]], n: int = 1, sampling: Sampling | None = None
-    ) -> list[list[str] | None]:
-        self.setup()
-        sampling = sampling or Sampling(max_new_tokens=self.settings.max_new_tokens)
-        prepared = prepare_each(conversations, self._prepare_chat, "phi4.generate")
-        return self._run(prepared, n, sampling, "phi4.generate")
+    # -- Transcriber (TextGenerator's `generate` is the shared one) --
 
     def transcribe(self, audios: list[Audio]) -> list[str | None]:
         self.setup()
@@ -210,38 +195,17 @@ class Phi4Backend(BaseBackend[Phi4Settings]):
         audio_seconds = sum(len(a) for a in prompt.audios) / RATE
         return int(text_tokens + _IMAGE_TOKENS * len(prompt.images) + _AUDIO_TOKENS_PER_SECOND * audio_seconds)
 
-    def _run(self, prepared: list[Prompt | None], n: int, sampling: Sampling, label: str) -> list[list[str] | None]:
-        lengths = [0 if p is None else self._length(p) for p in prepared]
-        return run_batched(
-            prepared,
-            lengths,
-            lambda batch: self._generate_batch(batch, sampling),
-            n=n,
-            greedy=sampling.temperature <= 0,
-            batch_size=self.settings.batch_size,
-            seed=sampling.seed,
-            device=self._device,
-            label=label,
-            groups=[None if p is None else (bool(p.images), bool(p.audios)) for p in prepared],
-        )
+    def _groups(self, prepared: Sequence[Prompt | None]) -> list[Hashable] | None:
+        """Phi-4 projects audio differently when a batch holds images: keep media kinds apart."""
+        return [None if p is None else (bool(p.images), bool(p.audios)) for p in prepared]
 
     def _generate_batch(self, batch: list[Prompt], sampling: Sampling) -> list[str]:
-        import torch
-
-        images = [img for p in batch for img in p.images]
-        audios = [a for p in batch for a in p.audios]
         inputs = self._processor(
             text=[p.text for p in batch],
-            images=images or None,
-            audio=audios or None,
+            images=[img for p in batch for img in p.images] or None,
+            audio=[a for p in batch for a in p.audios] or None,
             sampling_rate=RATE,
             padding=True,
             return_tensors="pt",
         ).to(self._model.device, dtype=self._dtype)
-        tokenizer = self._processor.tokenizer
-        with torch.inference_mode():
-            out = self._model.generate(**inputs, **generate_kwargs(sampling), pad_token_id=tokenizer.pad_token_id)
-        new = out[:, inputs["input_ids"].shape[1] :]
-        texts = tokenizer.batch_decode(new, skip_special_tokens=True)
-        eos = self._model.generation_config.eos_token_id
-        return completions(texts, new, eos if eos is not None else tokenizer.eos_token_id, sampling.max_new_tokens)
+        return generate_completions(self._model, self._processor.tokenizer, inputs, sampling)

@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from datagen.backends.base import BackendError, BaseBackend, ChatTurn, Completion, Sampling
+from datagen.backends.base import BackendError, ChatTurn, Completion, Sampling
+from datagen.backends.chat import ChatBackend
 from datagen.backends.hf_batching import batch_seed, prepare_each
 from datagen.backends.phi4 import AUDIO_TOKEN, IMAGE_TOKEN, RATE, render_chat, to_rgb, to_wave
 from datagen.records import Audio
@@ -136,7 +137,7 @@ def engine_kwargs(settings: VLLMSettings, model_dir: str) -> dict[str, Any]:
     }
 
 
-class VLLMBackend(BaseBackend[VLLMSettings]):
+class VLLMBackend(ChatBackend[VLLMSettings]):
     """Phi-4-multimodal (remote-code format + LoRA) on `vllm.LLM`: `TextGenerator` and `Transcriber`."""
 
     engine = "vllm"
@@ -161,9 +162,7 @@ class VLLMBackend(BaseBackend[VLLMSettings]):
         return None
 
     def _load(self) -> None:
-        reason = self.unavailable_reason()
-        if reason:
-            raise BackendError(f"vllm: {reason}")
+        self._require_available()
         from vllm import LLM, SamplingParams
         from vllm.lora.request import LoRARequest
 
@@ -186,33 +185,29 @@ class VLLMBackend(BaseBackend[VLLMSettings]):
         self._llm = None
         super().teardown()
 
-    def generate(
-        self, conversations: list[list[ChatTurn]], n: int = 1, sampling: Sampling | None = None
-    ) -> list[list[str] | None]:
-        self.setup()
-        sampling = sampling or Sampling(max_new_tokens=self.settings.max_new_tokens)
-        requests = prepare_each(conversations, build_request, "vllm.generate")
-        return self._run(requests, n, sampling)
+    _prepare_chat = staticmethod(build_request)
 
     def transcribe(self, audios: list[Audio]) -> list[str | None]:
         self.setup()
         requests = prepare_each(audios, lambda a: asr_request(a, self.settings.asr_question), "vllm.transcribe")
-        results = self._run(requests, 1, Sampling(max_new_tokens=self.settings.max_new_tokens))
+        results = self._run(requests, 1, Sampling(max_new_tokens=self.settings.max_new_tokens), "vllm.transcribe")
         return [None if r is None else r[0] for r in results]
 
-    def _run(self, requests: list[dict[str, Any] | None], n: int, sampling: Sampling) -> list[list[str] | None]:
+    def _run(
+        self, requests: list[dict[str, Any] | None], n: int, sampling: Sampling, label: str
+    ) -> list[list[str] | None]:
         live = [i for i, r in enumerate(requests) if r is not None]
         out: list[list[str] | None] = [None] * len(requests)
         try:
             for i, texts in zip(live, self._call([requests[i] for i in live], live, n, sampling), strict=True):
                 out[i] = texts
         except Exception as exc:  # broad on purpose: vLLM validates the whole list: find the bad request alone
-            log.warning("vllm: batch of %d failed (%s); retrying one by one", len(live), exc)
+            log.warning("%s: batch of %d failed (%s); retrying one by one", label, len(live), exc)
             for i in live:
                 try:
                     out[i] = self._call([requests[i]], [i], n, sampling)[0]
                 except Exception as item_exc:
-                    log.error("vllm: request %d failed: %s: %s", i, type(item_exc).__name__, item_exc)
+                    log.error("%s: request %d failed: %s: %s", label, i, type(item_exc).__name__, item_exc)
         return out
 
     def _call(self, requests: list[Any], indices: list[int], n: int, sampling: Sampling) -> list[list[str]]:
