@@ -15,6 +15,10 @@ failures reach the ledger, are the same in all three modes. So is each clip: eve
 time, seeded by its voice (`ItemSynthesizer`), whatever else shares its call. The output is therefore
 byte-identical across modes (tested); only the timing changes. Noise, length checks and scoring stay in the step's
 process. A synthesis process that dies breaks the pool: that is a `BackendError`, not a per-record failure.
+
+One caveat of the thread: it shares the process with the verifier, so an engine seeding a process-wide generator
+(coqui seeds torch's per item) stays reproducible only while the verifier draws no random numbers meanwhile. Greedy
+verifiers (faster-whisper, Phi-4 at temperature 0) draw none; `tts_workers` gives every engine its own process.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import threading
 import time
 from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for
 from multiprocessing.connection import wait
 from typing import Any
 
@@ -193,8 +198,10 @@ class Pending:
         return out
 
     def cancel(self) -> None:
+        """Drop what has not started and wait for what has: no stale synthesis runs on into the next call."""
         for future in self.futures:
             future.cancel()
+        wait_for(self.futures)
 
 
 class PooledSynthesizer:
@@ -204,6 +211,8 @@ class PooledSynthesizer:
         self._pool, self._name = pool, name
 
     def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):  # not set yet (a copy being built): never recurse into the backend lookup
+            raise AttributeError(attr)
         return getattr(self._pool.backends[self._name], attr)
 
     def submit_synthesis(self, texts: list[str], voices: list[Voice]) -> Pending:
