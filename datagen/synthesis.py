@@ -83,7 +83,8 @@ def synthesized(chunks: Sequence[Sequence[Group]], backends: Mapping[str, Any]) 
     """The audio of each chunk's takes (in take order), chunk after chunk.
 
     A pooled backend (`PooledSynthesizer`) receives every chunk at once and works ahead; any other backend is called
-    when its chunk is reached. Work not yet collected when the generator closes (the caller raised) is cancelled.
+    when its chunk is reached. When the generator closes (the caller raised), work not yet started is dropped
+    and running work is waited for.
     """
     jobs = [_submit(chunk, backends) for chunk in chunks]
     try:
