@@ -1,9 +1,10 @@
 """The shared "speak, verify, score" path of every speech generator.
 
 A generator plans `Utterance`s (text + a seeded voice draw), `Speaker.run` synthesizes them batched per voice
-backend, adds the voice's noise, checks the duration, transcribes everything still alive in one ASR batch, scores
-each take (WER of the transcript against the spoken form; DNSMOS with `mos: true`), and `Speaker.provenance` turns
-each into the per-turn `speech` dict (with the noise's SNR, None when clean).
+backend, adds the voice's noise, checks the duration, transcribes what is still alive in ASR batches of
+`asr_batch` (the next batch is synthesized meanwhile: `datagen.synthesis`), scores each take (WER of the transcript
+against the spoken form; DNSMOS with `mos: true`), and `Speaker.provenance` turns each into the per-turn `speech`
+dict (with the noise's SNR, None when clean).
 
 The speakable form (`datagen.speakable`) is what is spoken and what the transcript is scored against; the text turn
 keeps the original. With `attempts: N`, a take that fails the retry thresholds (`retry_max_wer`, `retry_min_mos`),
@@ -23,6 +24,7 @@ import time
 import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
+from contextlib import closing
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -32,9 +34,11 @@ from datagen.backends.base import BackendError, Synthesizer, Transcriber, Voice,
 from datagen.ledger import Ledger
 from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable, unspeakable_reason
+from datagen.speech_schema import speech_schema as speech_schema
 from datagen.steps import BackendRef, Step, StepConfig
+from datagen.synthesis import SynthesisPool, synthesized, verify_chunks
 from datagen.takes import Take, Utterance, keep_best
-from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
+from datagen.voices import VoiceChoice, apply_noise, draw_voice
 from filters.mos import DnsMos, MosScores
 from filters.mos import unavailable_reason as mos_unavailable
 from filters.text_stats import english_share, foreign_share, words
@@ -57,11 +61,22 @@ class SpeechConfig(StepConfig):
     attempts: int = Field(1, ge=1, le=10, description="takes per turn: a failed take is spoken by the next voice")
     retry_max_wer: float | None = Field(None, ge=0, description="a take above this WER is spoken again")
     retry_min_mos: float | None = Field(None, ge=1, le=5, description="a take below this DNSMOS OVRL is spoken again")
+    asr_batch: int = Field(8, ge=1, description="takes per ASR call: a round is spoken and verified in such chunks")
+    pipeline: bool = Field(True, description="synthesize the next chunks on a thread while one is verified")
+    tts_workers: int = Field(0, ge=0, le=256, description="N > 0: synthesize in N processes per worker (0: in-process)")
 
     @model_validator(mode="after")
     def _mos_for_retries(self) -> SpeechConfig:
         if self.retry_min_mos is not None and not self.mos:
             raise ValueError("retry_min_mos needs mos: true (the takes must be scored)")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_need_pipeline(self) -> SpeechConfig:
+        if self.tts_workers and not self.pipeline:
+            raise ValueError(
+                f"tts_workers: {self.tts_workers} synthesizes alongside verification: it needs pipeline: true"
+            )
         return self
 
 
@@ -74,8 +89,11 @@ class SpeechStep(Step[S]):
     A subclass adds its own backends by extending `backend_refs`; `voices` in stats.json counts the
     `engine:voice` of every utterance in the kept records' `speech` meta, and `speech_quality` the records that
     needed more than one take (`retried`), those of them kept (`rescued`), the extra takes spoken
-    (`resynthesized`) and the DNSMOS time (`mos_seconds`).
+    (`resynthesized`) and the DNSMOS time (`mos_seconds`). Synthesis runs in `synthesis` (`datagen.synthesis`: a
+    thread, or `tts_workers` processes; None with `pipeline: false`), started at setup and closed at teardown.
     """
+
+    synthesis: SynthesisPool | None = None
 
     @classmethod
     def backend_refs(cls, config: S) -> list[BackendRef]:
@@ -91,6 +109,20 @@ class SpeechStep(Step[S]):
                 )
             DnsMos.load()
         warm_up()
+        self._close_synthesis()  # a second setup (a retried shard) does not leave the first pool running
+        if self.config.pipeline:
+            mine = {v.tts: self.backends[v.tts] for v in self.config.voices}
+            self.synthesis = SynthesisPool.start(mine, self.config.tts_workers, label=f"step {self.name}")
+            self.backends = self.synthesis.wrap(self.backends)
+
+    def teardown(self) -> None:
+        self._close_synthesis()
+        super().teardown()
+
+    def _close_synthesis(self) -> None:
+        if self.synthesis is not None:
+            self.synthesis.close()
+            self.synthesis = None
 
     def stats_for_shard(self, kept: Sequence[Sample], rejected: Sequence[Rejected]) -> dict[str, Any]:
         heard = Counter(f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp)
@@ -116,43 +148,6 @@ class SpeechStep(Step[S]):
 
 def _retried(sample: Sample) -> bool:
     return any(len(sp.get("attempts") or ()) > 1 for sp in sample.meta.get("speech") or [] if sp)
-
-
-_TAKE_FIELDS = {
-    "tts": "string",
-    "voice": "string",
-    "speed": "float64",
-    "voice_seed": "int64",
-    "snr_db": "float64",
-    "wer": "float64",
-    "mos": "float64",
-    "problem": "string",
-}
-
-
-def speech_schema(**extra: Any) -> list[dict[str, Any]]:
-    """The schema of a `speech` list (see `datagen.steps.to_feature`); `extra` adds fields (e.g. a passage chunk)."""
-    fields = {
-        "turn": "int32",
-        "text": "string",
-        "spoken_text": "string",
-        "transcript": "string",
-        "wer": "float64",
-        "mos": "float64",
-        "mos_sig": "float64",
-        "mos_bak": "float64",
-        "mos_p808": "float64",
-        "duration": "float64",
-        "tts": "string",
-        "voice": "string",
-        "speed": "float64",
-        "voice_seed": "int64",
-        "asr": "string",
-        "packed": "bool",
-        "snr_db": "float64",
-        "attempts": [_TAKE_FIELDS],
-    }
-    return [{**fields, **extra}]
 
 
 def speech_summary(speech: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -288,16 +283,18 @@ class Speaker:
             keep_best(group)
 
     def _take(self, groups: list[list[Utterance]], *, last: bool) -> None:
-        """One round: synthesize (per backend), add noise, check durations, transcribe what is left, score it."""
-        takes = [u for g in groups for u in g]
-        by_backend: dict[str, list[Utterance]] = defaultdict(list)
-        for u in takes:
-            by_backend[u.takes[-1].voice.backend].append(u)
-        for backend, batch in by_backend.items():
-            voices = [engine_options(u.takes[-1].voice) for u in batch]
-            audios = self.backends[backend].synthesize([u.spoken for u in batch], voices)
-            for u, audio in zip(batch, audios, strict=True):
-                u.takes[-1].audio = _noisy(audio, u.takes[-1].voice)
+        """One round, in chunks of about `asr_batch` takes (whole owners, in order: `datagen.synthesis`): each is
+        synthesized (per backend), given its noise, and verified. With `pipeline` the next chunks are synthesized
+        meanwhile; the chunks, hence the ASR batches and the output, are the same either way."""
+        chunks = verify_chunks(groups, self.config.asr_batch)
+        with closing(synthesized(chunks, self.backends)) as spoken:
+            for chunk, audios in zip(chunks, spoken, strict=True):
+                for u, audio in zip((u for g in chunk for u in g), audios, strict=True):
+                    u.takes[-1].audio = _noisy(audio, u.takes[-1].voice)
+                self._verify(chunk, last=last)
+
+    def _verify(self, groups: list[list[Utterance]], *, last: bool) -> None:
+        """Check durations, transcribe what is left in one ASR call, score it."""
         for group in groups:
             for u in group:
                 t = u.takes[-1]
