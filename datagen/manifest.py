@@ -246,9 +246,19 @@ def resolved_dict(manifest: Manifest) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
 
 
+# Step options that change how fast a run goes, never what it writes (tests hold their output byte-identical):
+# a killed run may resume on a node with more cores and another `tts_workers`.
+SPEED_ONLY_OPTIONS = ("pipeline", "tts_workers")
+
+
 def manifest_hash(manifest: Manifest) -> str:
-    """Identity of a run's content: everything but where the output goes."""
-    return content_hash(resolved_dict(manifest))
+    """Identity of a run's content: everything but where the output goes and the speed-only step options."""
+    resolved = resolved_dict(manifest)
+    resolved["steps"] = [
+        {k: v for k, v in step.items() if k not in SPEED_ONLY_OPTIONS} if isinstance(step, dict) else step
+        for step in resolved.get("steps") or []
+    ]
+    return content_hash(resolved)
 
 
 def content_hash(data: dict[str, Any]) -> str:

@@ -296,6 +296,9 @@ HASH_CASES: list[tuple[str, Callable[[dict[str, Any]], None], bool]] = [
     ("shard_size", _set("output", "shard_size", value=5), True),
     ("input_path", _set("input", "path", value="data/other.jsonl"), True),
     ("default_made_explicit", _set("on_error", value="skip"), False),
+    ("tts_workers_speed_only", _set("steps", 0, "tts_workers", value=2), False),
+    ("serial_speed_only", _set("steps", 0, "pipeline", value=False), False),
+    ("asr_batch_changes_batches", _set("steps", 0, "asr_batch", value=4), True),
 ]
 
 
