@@ -21,7 +21,7 @@ from datagen import registry
 from datagen.backends.base import lacks
 from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES
 from datagen.safe_yaml import read_yaml
-from datagen.steps import StepConfig
+from datagen.steps import StepConfig, speed_only_fields
 
 CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
 
@@ -246,17 +246,13 @@ def resolved_dict(manifest: Manifest) -> dict[str, Any]:
     return manifest.model_dump(mode="json")
 
 
-# Step options that change how fast a run goes, never what it writes (tests hold their output byte-identical):
-# a killed run may resume on a node with more cores and another `tts_workers`.
-SPEED_ONLY_OPTIONS = ("pipeline", "tts_workers")
-
-
 def manifest_hash(manifest: Manifest) -> str:
-    """Identity of a run's content: everything but where the output goes and the speed-only step options."""
+    """Identity of a run's content: everything but where the output goes and the options a step's config marks
+    `speed_only` (they change how fast it runs, never what it writes: a killed run may resume with others)."""
     resolved = resolved_dict(manifest)
     resolved["steps"] = [
-        {k: v for k, v in step.items() if k not in SPEED_ONLY_OPTIONS} if isinstance(step, dict) else step
-        for step in resolved.get("steps") or []
+        {k: v for k, v in dumped.items() if k not in speed_only_fields(step)}
+        for step, dumped in zip(manifest.steps, resolved["steps"], strict=True)
     ]
     return content_hash(resolved)
 

@@ -51,6 +51,9 @@ _MIN_WORDS_FOR_LANGUAGE = 8
 _MIN_FOREIGN_SHARE = 0.15
 
 
+_SPEED: Any = {"json_schema_extra": {"speed_only": True}}  # same output whatever the value: not in the run's identity
+
+
 class SpeechConfig(StepConfig):
     """The options every speech generator shares (a voice pool, a verifier, an audio limit, quality and retries)."""
 
@@ -62,8 +65,8 @@ class SpeechConfig(StepConfig):
     retry_max_wer: float | None = Field(None, ge=0, description="a take above this WER is spoken again")
     retry_min_mos: float | None = Field(None, ge=1, le=5, description="a take below this DNSMOS OVRL is spoken again")
     asr_batch: int = Field(8, ge=1, description="takes per ASR call: a round is spoken and verified in such chunks")
-    pipeline: bool = Field(True, description="synthesize the next chunks on a thread while one is verified")
-    tts_workers: int = Field(0, ge=0, le=256, description="N > 0: synthesize in N processes per worker (0: in-process)")
+    pipeline: bool = Field(True, description="synthesize the next chunks on a thread while one is verified", **_SPEED)
+    tts_workers: int = Field(0, ge=0, le=256, description="N > 0: synthesize in N processes (0: in-process)", **_SPEED)
 
     @model_validator(mode="after")
     def _mos_for_retries(self) -> SpeechConfig:

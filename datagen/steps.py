@@ -72,6 +72,16 @@ def to_feature(spec: Any) -> Any:
     return spec  # already a feature
 
 
+def speed_only_fields(config: StepConfig) -> set[str]:
+    """Options declared with `json_schema_extra={"speed_only": True}`: how fast, never what (left out of a run's
+    identity, so a resume may change them)."""
+    return {
+        name
+        for name, field_info in type(config).model_fields.items()
+        if isinstance(field_info.json_schema_extra, dict) and field_info.json_schema_extra.get("speed_only")
+    }
+
+
 C = TypeVar("C", bound=StepConfig)
 
 
