@@ -7,6 +7,8 @@ For each manifest the user turns of its input are spoken exactly as a run speaks
 noise), then transcribed by Whisper tiny.en twice, in batches of the step's `batch_size`: one clip at a time,
 and packed (`pack: true`). Prints how often the WER gate (`--max-wer`) decides the same, the WER differences,
 how many clips were packed, and the ASR wall times. Goal for `pack` on by default: agreement >= 99 %.
+For scale it also prints the noise floor: how often one-by-one agrees with itself when every clip merely starts
+0.1 s later (silence in front), i.e. how stable the reference decision is.
 `--seeds N` speaks the input N times with other seeds (other voices, speeds, noise) for more clips.
 """
 
@@ -17,8 +19,11 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
+
 from datagen.backends.faster_whisper import FasterWhisperSettings, FasterWhisperTranscriber
-from datagen.manifest import load_manifest, step_configs
+from datagen.manifest import load_manifest
+from datagen.records import Audio
 from datagen.testing import spoken_clips
 from filters.wer import wer
 
@@ -36,9 +41,15 @@ def transcribe_batched(asr: FasterWhisperTranscriber, audios: list, batch: int) 
     return texts, packed, time.perf_counter() - t0
 
 
-def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tuple[int, int, float, float]:
+def shifted(audio: Audio, seconds: float = 0.1) -> Audio:
+    """The clip starting `seconds` later: the same speech, silence in front."""
+    wave = np.asarray(audio.array, dtype=np.float32)
+    return Audio(np.concatenate([np.zeros(int(seconds * audio.sampling_rate), np.float32), wave]), audio.sampling_rate)
+
+
+def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tuple[int, int, int, float, float]:
     loaded = load_manifest(manifest)
-    batch = next(c for _, c in step_configs(loaded) if hasattr(c, "voices")).batch_size
+    batch = next(c for c in loaded.steps if hasattr(c, "voices")).batch_size
     clips = []
     for k in range(seeds):
         clips += spoken_clips(manifest, limit=limit, seed=loaded.seed + k)
@@ -51,6 +62,11 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
     packed_asr._ready = True
     alone, _, t_alone = transcribe_batched(alone_asr, audios, batch)
     packed, was_packed, t_packed = transcribe_batched(packed_asr, audios, batch)
+    later, _, _ = transcribe_batched(alone_asr, [shifted(a) for a in audios], batch)
+    steady = sum(
+        (wer(t, a or "") <= max_wer) == (wer(t, b or "") <= max_wer)
+        for t, a, b in zip(texts, alone, later, strict=True)
+    )
     agree, diffs = 0, []
     for text, a, p in zip(texts, alone, packed, strict=True):
         wa, wp = wer(text, a or ""), wer(text, p or "")
@@ -60,6 +76,7 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
     seconds = sum(a.duration for a in audios)
     print(f"\n{manifest.name}: {n} clips ({seconds:.0f} s of speech), batch {batch}, {sum(was_packed)} packed")
     print(f"  decisions agree (max_wer {max_wer})  {agree}/{n} = {agree / n:.1%}   (goal >= 99 %)")
+    print(f"  noise floor: one-by-one agrees with itself 0.1 s later  {steady}/{n} = {steady / n:.1%}")
     changed = [d for d in diffs if d[0] > 0]
     better = sum(d[5] < d[4] for d in changed)
     print(
@@ -70,7 +87,7 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
     for d, text, a, p, wa, wp in sorted(changed, reverse=True)[:8]:
         print(f"    dWER {d:.2f}  ref {text!r}\n      alone  {wa:.2f} {a!r}\n      packed {wp:.2f} {p!r}")
     print(f"  ASR wall time  alone {t_alone:6.2f} s   packed {t_packed:6.2f} s   speed-up {t_alone / t_packed:.2f}x")
-    return agree, n, t_alone, t_packed
+    return agree, steady, n, t_alone, t_packed
 
 
 def main() -> None:
@@ -81,10 +98,11 @@ def main() -> None:
     p.add_argument("--max-wer", type=float, default=0.2)
     args = p.parse_args()
     totals = [compare(m, args.limit, args.seeds, args.max_wer) for m in args.manifest or DEFAULT_MANIFESTS]
-    agree, n = sum(t[0] for t in totals), sum(t[1] for t in totals)
-    alone, packed = sum(t[2] for t in totals), sum(t[3] for t in totals)
-    print(f"\nall: decisions agree {agree}/{n} = {agree / n:.1%}; ASR {alone:.2f} s -> {packed:.2f} s "
-          f"({alone / packed:.2f}x); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    agree, steady, n = (sum(t[k] for t in totals) for k in range(3))
+    alone, packed = sum(t[3] for t in totals), sum(t[4] for t in totals)
+    print(f"\nall: decisions agree {agree}/{n} = {agree / n:.1%} (one-by-one with itself 0.1 s later: "
+          f"{steady / n:.1%}); ASR {alone:.2f} s -> {packed:.2f} s ({alone / packed:.2f}x); "
+          f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -77,14 +77,17 @@ def measure(cmd: list[str], log: Path) -> tuple[float, float]:
     return wall, usage.ru_maxrss / 1024
 
 
-def datagen_manifest(src: Path, tmp: Path, *, pack: bool | None) -> Path:
-    """The manifest with absolute paths (and the Whisper backends' `pack` set when given)."""
+def datagen_manifest(src: Path, tmp: Path, *, pack: bool | None, mos: bool | None = None) -> Path:
+    """The manifest with absolute paths (and the Whisper backends' `pack`, the speech steps' `mos`, when given)."""
     data = yaml.safe_load(src.read_text())
     data["input"]["path"] = str((src.parent / data["input"]["path"]).resolve())
     for spec in data["backends"].values():
         if spec.get("engine") == "faster_whisper" and pack is not None:
             spec["pack"] = pack
-    path = tmp / f"manifest-{'default' if pack is None else f'pack-{pack}'}.yaml"
+    for step in data["steps"]:
+        if "voices" in step and mos is not None:
+            step["mos"] = mos
+    path = tmp / f"manifest-pack-{pack}-mos-{mos}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
 
@@ -102,6 +105,8 @@ def main() -> None:
         manifests = {"datagen": datagen_manifest(args.manifest, tmp, pack=None)}
         if not args.no_pack:
             manifests["datagen pack"] = datagen_manifest(args.manifest, tmp, pack=True)
+            # the loop's work and no more: no DNSMOS score on each clip
+            manifests["pack, no MOS"] = datagen_manifest(args.manifest, tmp, pack=True, mos=False)
         source = yaml.safe_load(manifests["datagen"].read_text())["input"]["path"]
         commands = {"plain loop": [py, "-c", PLAIN_LOOP, source, str(args.limit), str(tmp / "loop.parquet")]}
         outputs = {label: tmp / label.replace(" ", "-") for label in manifests}

@@ -3,9 +3,10 @@
 The clips are the demo's and the voice pool's (noise included), spoken as a run speaks them; both ways
 transcribe them in the step's batches of 8. `benchmarks/packed_asr.py` prints the same comparison at full size.
 
-Measured there (96 clips): 95.8 % of decisions agree, short of the 99 % that `pack` needs to be on by default,
-and every clip whose decision differs is one the packed transcript gets right and the one-by-one transcript
-gets wrong (context from the neighbouring clips in the window). The test holds both properties.
+Measured there (288 clips): about 96 % of decisions agree, short of the 99 % that `pack` needs to be on by
+default, and about as often as one-by-one agrees with itself when each clip starts 0.1 s later; packed mean WER
+is lower. The test holds those properties loosely (24 clips per set), and that a clip left alone is transcribed
+exactly as one by one.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ def test_packed_transcription_agrees_with_one_by_one(whisper, manifest, engines)
         if (e[0] <= MAX_WER) != (e[1] <= MAX_WER)
     ]
     assert len(flips) / len(clips) <= 0.15, flips
-    assert all(e[1] < e[0] for *_, e in flips), flips  # where they differ, packed is the closer to the text
+    mean_alone, mean_packed = (sum(e[k] for e in errors) / len(errors) for k in (0, 1))
+    assert mean_packed <= mean_alone + 0.02, (mean_alone, mean_packed)  # packing hears no worse on the whole
     assert sum(was_packed) >= len(clips) // 2  # packing actually happened on most clips
     for a, p, k in zip(alone, packed, was_packed, strict=True):
         if not k:

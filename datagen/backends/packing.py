@@ -1,11 +1,11 @@
-"""Packing short clips into one Whisper window, and giving each clip back its words.
+"""Packing short clips into one Whisper window, and decoding each clip on its own.
 
 Whisper pads every input to a 30-s window, so a 2-s clip costs the encoder 15x its length. Clips joined with
-silence gaps share one window; the words Whisper returns (with timestamps) go back to the clip whose slice of
-the window holds them. Anything that cannot be assigned with confidence is left to a one-by-one transcription:
-a word that covers a whole gap (it may belong to two clips), a word heard in the silence or one Whisper itself
-doubts (invented text: "... for the next one.", at probabilities near 0), a clip that received no word.
-Pure: no model here.
+silence gaps share one window and one encoder pass; then each clip is decoded from a prompt that starts at its own
+timestamp, all clips of the window in one batch. Decoding them apart matters: decoded in one go, each clip's words
+would be conditioned on its neighbours' words (a clip that repeats the previous question is heard "right" because
+the previous one was). A clip's decode is trusted only if it ends with a timestamp inside the clip's slice
+(`read_clip`); anything else is left to a one-by-one transcription. Pure: no model here.
 """
 
 from __future__ import annotations
@@ -29,14 +29,6 @@ class Window:
     @property
     def duration(self) -> float:
         return self.spans[-1][1] if self.spans else 0.0
-
-
-@dataclass(slots=True, frozen=True)
-class TimedWord:
-    start: float
-    end: float
-    text: str  # Whisper's word with its leading space, so "".join(texts) is the transcript
-    probability: float = 1.0
 
 
 def plan_windows(
@@ -85,41 +77,46 @@ def pack_audio(window: Window, waves: Sequence[np.ndarray], rate: int) -> np.nda
     return out
 
 
-def assign_words(
-    window: Window, words: Sequence[TimedWord], *, slack: float = 0.25, min_probability: float = 0.5
-) -> list[str | None]:
-    """Each member's transcript from the window's words, or None where the assignment is not trustworthy.
+TIMESTAMP_SECONDS = 0.02  # Whisper's timestamp tokens step
 
-    A word belongs to the clip whose territory (its span widened to the middle of the gaps around it) holds the
-    word's midpoint. A word that covers a whole gap may have swallowed the end of one clip and the start of the
-    next: both clips are marked None. A word whose midpoint lies in silence, more than `slack` seconds outside
-    its clip, was likely invented: its clip is None; so is a clip holding a word below `min_probability`. A clip
-    without any word is None too (Whisper may have skipped it).
+
+@dataclass(slots=True, frozen=True)
+class SpecialTokens:
+    """The tokenizer ids `read_clip` needs: end of text, and the first timestamp (<|0.00|>)."""
+
+    eot: int
+    timestamp_begin: int
+
+    def timestamp(self, seconds: float) -> int:
+        return self.timestamp_begin + round(seconds / TIMESTAMP_SECONDS)
+
+
+def read_clip(
+    tokens: Sequence[int], start: float, until: float, special: SpecialTokens, *, slack: float = 0.25
+) -> list[int] | None:
+    """The text tokens of one clip's decode (prompted with its `start` timestamp), or None if not trustworthy.
+
+    Trusted: text, then a closing timestamp after `start` and no later than `until` (the next clip's start: Whisper
+    closes a segment where the next speech begins) plus `slack`. Not trusted: no text, text that runs on without a
+    closing timestamp (into the next clip, or to the length cap), or text closed past `until` (words heard in the
+    next clip or invented in the silence). Leading timestamps (the prompt's own, when echoed) are skipped.
     """
-    bounds = _territory_bounds(window)
-    texts: list[list[str]] = [[] for _ in window.members]
-    doubtful: set[int] = set()
-    for word in words:
-        mid = (word.start + word.end) / 2
-        k = int(np.searchsorted(bounds, mid, side="right"))
-        texts[k].append(word.text)
-        start, end = window.spans[k]
-        if not start - slack <= mid <= end + slack or word.probability < min_probability:
-            doubtful.add(k)
-        for gap_index, (left, right) in enumerate(_gaps(window)):
-            if word.start <= left and word.end >= right:
-                doubtful.update((gap_index, gap_index + 1))
-    out: list[str | None] = []
-    for k, parts in enumerate(texts):
-        text = "".join(parts).strip()
-        out.append(None if k in doubtful or not text else text)
-    return out
+    rest = list(tokens)
+    while rest and rest[0] >= special.timestamp_begin:
+        rest.pop(0)
+    text = []
+    for token in rest:
+        if token >= special.eot:
+            if not special.timestamp(start) < token <= special.timestamp(until + slack):  # eot is below both
+                return None
+            return text or None
+        text.append(token)
+    return None
 
 
-def _gaps(window: Window) -> list[tuple[float, float]]:
-    return [(a[1], b[0]) for a, b in zip(window.spans, window.spans[1:], strict=False)]
-
-
-def _territory_bounds(window: Window) -> np.ndarray:
-    """Split points between neighbouring clips' territories: the middle of each gap."""
-    return np.array([(left + right) / 2 for left, right in _gaps(window)], dtype=np.float64)
+def clip_limits(window: Window) -> list[tuple[float, float]]:
+    """(start, until) per member for `read_clip`: a clip's decode may close up to the next clip's start (the
+    last clip: one gap after its end)."""
+    starts = [start for start, _end in window.spans]
+    untils = [*starts[1:], window.spans[-1][1] + window.gap]
+    return list(zip(starts, untils, strict=True))
