@@ -1,7 +1,7 @@
 """How busy a speech step keeps its verifier: real piper synthesis feeding a stand-in accelerator.
 
     python benchmarks/occupancy.py [--limit 40] [--batch-latency 0.45] [--clip-latency 0.02] [--asr-batch 8]
-                                   [--workers N] [--no-fit]
+                                   [--workers N] [--no-fit] [--mos]
 
 The verifier is a stand-in for Phi-4 on a GPU: a `Transcriber` that sleeps (no CPU) `--batch-latency` seconds per
 call plus `--clip-latency` per clip, and answers the text that was spoken (so records are kept and scored). The
@@ -19,6 +19,10 @@ is less than the GPU-like stand-in asks for, the machine cannot feed it, and it 
 latencies times one factor) to 75 % of that measured supply, which shows what the design does when the cores
 suffice (`--no-fit` skips that). The last line is `verifier busy: NN%` of the pipelined design on the last stand-in
 run. Goal: >= 85 % whenever the cores can feed it.
+
+`--mos` runs the step as shipped (`mos: true`): every clip is also rated by DNSMOS on the CPU (~0.2 s of model
+time each), which the pipelined design does one chunk ahead on a thread, the serial one between verifier calls.
+The cores then have to synthesize and rate: the supply is piper's and DNSMOS's rates combined on the same cores.
 """
 
 from __future__ import annotations
@@ -108,6 +112,22 @@ def pool_clips_per_second(workers: int, texts: list[str]) -> float:
         pool.close()
 
 
+def mos_clips_per_second(samples: list[Any]) -> float:
+    """DNSMOS clips/s in this process, warm, on 8 piper clips."""
+    from datagen.backends.base import Voice
+    from datagen.backends.piper import PiperSynthesizer
+    from filters.mos import DnsMos
+
+    texts = spoken_texts(samples)[:8]
+    piper = PiperSynthesizer(name="piper")
+    clips = [a for a in piper.synthesize(texts, [Voice("piper", "joe", seed=i) for i in range(len(texts))]) if a]
+    DnsMos.score(clips[0].array, clips[0].sampling_rate)
+    started = time.perf_counter()
+    for clip in clips:
+        DnsMos.score(clip.array, clip.sampling_rate)
+    return len(clips) / (time.perf_counter() - started)
+
+
 def run_design(samples: list[Any], args: argparse.Namespace, latency: tuple[float, float], **options: Any) -> dict:
     """The step over all samples in one batch; wall time, records/s and the stand-in's busy fraction."""
     from datagen.backends.piper import PiperSynthesizer
@@ -117,7 +137,7 @@ def run_design(samples: list[Any], args: argparse.Namespace, latency: tuple[floa
 
     voices = [VoiceChoice(tts="piper", speed=(0.85, 1.15))]
     config = VisionSpeechConfig(
-        voices=voices, asr="asr", mos=False, batch_size=len(samples), asr_batch=args.asr_batch, **options
+        voices=voices, asr="asr", mos=args.mos, batch_size=len(samples), asr_batch=args.asr_batch, **options
     )
     asr = StandInVerifier(*latency, spoken_texts(samples))
     piper = PiperSynthesizer(name="piper")
@@ -155,6 +175,7 @@ def main() -> None:
     parser.add_argument("--asr-batch", type=int, default=8, help="takes per verifier call (asr_batch)")
     parser.add_argument("--workers", type=int, default=0, help="tts_workers (default: sized to the machine)")
     parser.add_argument("--no-fit", action="store_true", help="no second run on a stand-in the cores can feed")
+    parser.add_argument("--mos", action="store_true", help="score every clip with DNSMOS (mos: true, as shipped)")
     args = parser.parse_args()
 
     from datagen.backends.piper import PiperSynthesizer
@@ -172,6 +193,10 @@ def main() -> None:
     supply = pool_clips_per_second(workers, texts)
     print(f"{len(samples)} demo records, {len(texts)} clips; {cores} cores; load average {os.getloadavg()[0]:.1f}")
     print(f"piper, one process: {per_process:.2f} clips/s; {workers} together: {supply:.2f} clips/s")
+    if args.mos:  # the same cores synthesize and rate each clip
+        rating = mos_clips_per_second(samples)
+        supply = 1 / (1 / supply + 1 / rating)
+        print(f"DNSMOS: {rating:.2f} clips/s; synthesized and rated on the same cores: {supply:.2f} clips/s")
     print(f"stand-in verifier ({latency[0]} s/call + {latency[1]} s/clip, {args.asr_batch} per call): {verifier:.1f} "
           f"clips/s -> tts_workers needed: {needed}, used: {workers}")  # fmt: skip
     busy = compare(samples, args, latency, workers)

@@ -36,7 +36,7 @@ from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable, unspeakable_reason
 from datagen.speech_schema import speech_schema as speech_schema
 from datagen.steps import BackendRef, Step, StepConfig
-from datagen.synthesis import SynthesisPool, synthesized, verify_chunks
+from datagen.synthesis import SynthesisPool, heard, synthesized, verify_chunks
 from datagen.takes import Take, Utterance, keep_best
 from datagen.voices import VoiceChoice, apply_noise, draw_voice
 from filters.mos import DnsMos, MosScores
@@ -218,6 +218,8 @@ class Speaker:
         self.engine_of = {v.tts: backends[v.tts].engine for v in config.voices}
         self.asr = backends[config.asr]
         self._asr_name: str | None = None
+        self._mos: dict[int, MosScores | None] = {}  # DNSMOS of takes heard ahead (by id), until scored
+        self._mos_seconds = 0.0  # written only while hearing (one thread at a time)
 
     def plan(
         self,
@@ -287,25 +289,36 @@ class Speaker:
 
     def _take(self, groups: list[list[Utterance]], *, last: bool) -> None:
         """One round, in chunks of about `asr_batch` takes (whole owners, in order: `datagen.synthesis`): each is
-        synthesized (per backend), given its noise, and verified. With `pipeline` the next chunks are synthesized
-        meanwhile; the chunks, hence the ASR batches and the output, are the same either way."""
+        synthesized (per backend), heard (noise, length, DNSMOS) and verified. With `pipeline` the next chunks are
+        synthesized and heard meanwhile; the chunks, hence the ASR batches and the output, are the same either way."""
         chunks = verify_chunks(groups, self.config.asr_batch)
+        ahead = self.config.pipeline and self.config.mos
         with closing(synthesized(chunks, self.backends)) as spoken:
-            for chunk, audios in zip(chunks, spoken, strict=True):
-                for u, audio in zip((u for g in chunk for u in g), audios, strict=True):
-                    u.takes[-1].audio = _noisy(audio, u.takes[-1].voice)
+            for chunk in heard(chunks, spoken, self._hear, ahead=ahead):
                 self._verify(chunk, last=last)
+        self.tally["mos_seconds"] += self._mos_seconds
+        self._mos_seconds = 0.0
+        self._mos.clear()
+
+    def _hear(self, chunk: list[list[Utterance]], audios: list[Audio | None]) -> None:
+        """Give each take its noisy audio and length check, and DNSMOS when it passed (touches only this chunk)."""
+        for u, audio in zip((u for g in chunk for u in g), audios, strict=True):
+            t = u.takes[-1]
+            t.audio = _noisy(audio, t.voice)
+            if t.audio is None or len(t.audio.array) == 0:
+                t.problem, t.detail = "tts_failed", f"{u.label}, voice {t.voice.name}"
+            elif t.audio.duration > self.config.max_audio_seconds:
+                t.problem, t.detail = "audio_too_long", f"{u.label}: {t.audio.duration:.1f} s"
+            elif self.config.mos:
+                started = time.perf_counter()
+                self._mos[id(t)] = score_mos(t.audio)
+                self._mos_seconds += time.perf_counter() - started
 
     def _verify(self, groups: list[list[Utterance]], *, last: bool) -> None:
-        """Check durations, transcribe what is left in one ASR call, score it."""
+        """Give up on failed takes, transcribe what is left in one ASR call, score it."""
         for group in groups:
             for u in group:
-                t = u.takes[-1]
-                if t.audio is None or len(t.audio.array) == 0:
-                    t.problem, t.detail = "tts_failed", f"{u.label}, voice {t.voice.name}"
-                elif t.audio.duration > self.config.max_audio_seconds:
-                    t.problem, t.detail = "audio_too_long", f"{u.label}: {t.audio.duration:.1f} s"
-                if t.problem and last:
+                if u.takes[-1].problem and last:
                     self._give_up(group, u)
         whole = [g for g in groups if not any(u.takes[-1].problem for u in g)]  # one bad chunk: no ASR for the rest
         live = [u for g in whole for u in g if u.owner not in self.ledger]
@@ -339,9 +352,7 @@ class Speaker:
         assert t.transcript is not None and t.audio is not None
         t.wer = wer(u.spoken, t.transcript)
         if cfg.mos:
-            started = time.perf_counter()
-            t.mos = score_mos(t.audio)
-            self.tally["mos_seconds"] += time.perf_counter() - started
+            t.mos = self._mos.pop(id(t))  # scored when the take was heard
         if cfg.retry_max_wer is not None and t.wer > cfg.retry_max_wer:
             t.problem, t.detail = "wer_above_retry", f"{u.label}: WER {t.wer:.3f} > {cfg.retry_max_wer}"
         elif cfg.retry_min_mos is not None and (t.mos is None or t.mos.ovrl < cfg.retry_min_mos):

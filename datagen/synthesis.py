@@ -1,20 +1,24 @@
 """Where a speech step's synthesis runs, and in which pieces, so the verifier does not wait for all of the TTS.
 
 A round of takes (`datagen.speech.Speaker._take`) is cut into chunks of about `asr_batch` takes (`verify_chunks`):
-whole owners (records), in plan order. Each chunk is synthesized, then verified in the step's thread (noise, length
-check, one ASR call, scores), chunk after chunk. Only the synthesis moves:
+whole owners (records), in plan order. Each chunk is synthesized, heard (noise, length check, DNSMOS), then
+verified in the step's thread (one ASR call, WER), chunk after chunk. Synthesis and hearing move:
 
 - `pipeline: false`: a chunk is synthesized in the step's thread just before it is verified.
 - `pipeline: true` (default): every chunk of the round goes to one background thread at once, so the next chunks
   are synthesized while this one is transcribed (onnxruntime, CTranslate2 and torch release the GIL as they run).
 - `tts_workers: N`: the same in N spawned processes, each building the step's synthesizers from their settings and
   loading them once, at setup; a chunk's part for one backend is cut into up to N pieces, so it is ready sooner.
+  A synthesizer with `threads: 0` (piper) gets its process's share of the cores, not every core.
+
+Hearing (`heard`) runs, with `pipeline` and `mos`, on a second thread one chunk ahead of the verifier, so an
+accelerator waits for neither the TTS nor the DNSMOS; otherwise in line, just before the chunk is verified.
 
 The chunks, hence every ASR batch (and the packed Whisper windows formed inside one call) and the order in which
 failures reach the ledger, are the same in all three modes. So is each clip: every engine speaks one text at a
 time, seeded by its voice (`ItemSynthesizer`), whatever else shares its call. The output is therefore
-byte-identical across modes (tested); only the timing changes. Noise, length checks and scoring stay in the step's
-process. A synthesis process that dies breaks the pool: that is a `BackendError`, not a per-record failure.
+byte-identical across modes (tested); only the timing changes. Hearing stays in the step's process, WER in its
+thread. A synthesis process that dies breaks the pool: that is a `BackendError`, not a per-record failure.
 
 One caveat of the thread: it shares the process with the verifier, so an engine seeding a process-wide generator
 (coqui seeds torch's per item) stays reproducible only while the verifier draws no random numbers meanwhile. Greedy
@@ -27,7 +31,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import BrokenExecutor, Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for
 from multiprocessing.connection import wait
@@ -100,6 +104,37 @@ def synthesized(chunks: Sequence[Sequence[Group]], backends: Mapping[str, Any]) 
                 job.cancel()
 
 
+def heard(
+    chunks: Sequence[list[Group]],
+    spoken: Iterable[list[Audio | None]],
+    hear: Callable[[list[Group], list[Audio | None]], None],
+    *,
+    ahead: bool,
+) -> Iterator[list[Group]]:
+    """Each chunk once `hear(chunk, audios)` has run on it, in order.
+
+    With `ahead`, `hear` runs on a thread for the next chunk while the caller verifies this one (onnxruntime
+    releases the GIL in DNSMOS); `hear` must then touch only its own chunk's takes. The next chunk's audio is
+    taken before this chunk is handed over, so `spoken` should be synthesizing ahead (a `SynthesisPool`).
+    """
+    if not ahead:
+        for chunk, audios in zip(chunks, spoken, strict=True):
+            hear(chunk, audios)
+            yield chunk
+        return
+    with ThreadPoolExecutor(1, thread_name_prefix="datagen-hear") as hearing:
+        previous: tuple[list[Group], Future[None]] | None = None
+        for chunk, audios in zip(chunks, spoken, strict=True):
+            job = hearing.submit(hear, chunk, audios)
+            if previous is not None:
+                previous[1].result()
+                yield previous[0]
+            previous = (chunk, job)
+        if previous is not None:
+            previous[1].result()
+            yield previous[0]
+
+
 def _submit(chunk: Sequence[Group], backends: Mapping[str, Any]) -> list[tuple[list[Utterance], Any]]:
     by_backend: dict[str, list[Utterance]] = {}
     for u in (u for group in chunk for u in group):
@@ -135,8 +170,7 @@ class SynthesisPool:
                 f"{label}: tts_workers: {workers} starts processes, which a daemonic process (a Dask worker, by "
                 "default) may not: set the Dask config distributed.worker.daemon to false, or use tts_workers: 0"
             )
-        # settings as plain data: a manifest's settings class is built at run time and cannot be pickled
-        specs = [(name, b.engine, b.settings.model_dump(exclude={"engine"})) for name, b in backends.items()]
+        specs = worker_specs(backends, workers)
         context = multiprocessing.get_context("spawn")  # no forked copy of loaded models, threads or locks
         # every process answers one roll call, and none before all have started: the executor, which starts a process
         # per call while none is idle, so starts all of them now and each loads its models at setup, not mid-shard
@@ -221,6 +255,25 @@ class PooledSynthesizer:
 
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:
         return self.submit_synthesis(texts, voices).result()
+
+
+def worker_specs(backends: Mapping[str, Any], workers: int, cores: int | None = None) -> list[tuple[str, str, Any]]:
+    """(name, engine, settings as plain data) per synthesizer, for each of `workers` processes to build its own.
+
+    Plain data, because a manifest's settings class is built at run time and cannot be pickled. `threads: 0`
+    (every core) becomes the process's share of the cores: N processes each using every core slow each other down
+    (2 cores, 2 piper processes: 7.3 clips/s so, 12.1 with one thread each).
+    """
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    share = max(1, cores // workers)
+    specs = []
+    for name, backend in backends.items():
+        settings = backend.settings.model_dump(exclude={"engine"})
+        if settings.get("threads") == 0:
+            settings["threads"] = share
+        specs.append((name, backend.engine, settings))
+    return specs
 
 
 def _died(err: BaseException) -> BackendError:

@@ -108,6 +108,15 @@ def test_piper_deterministic_for_same_seed(tts: PiperSynthesizer, question_audio
     assert len({_digest(a) for a in again[1:] if a is not None}) == 3
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_piper_same_audio_whatever_its_thread_count(question_audio: Audio, threads: int) -> None:
+    """tts_workers processes get a share of the cores (`threads`): the audio must not depend on it."""
+    from datagen.backends.piper import PiperSettings
+
+    (audio,) = PiperSynthesizer(PiperSettings(threads=threads)).synthesize([QUESTION], [_joe()])
+    assert audio is not None and np.array_equal(audio.array, question_audio.array)
+
+
 def test_piper_deterministic_across_processes(question_audio: Audio) -> None:
     """A resume after a crash runs in a new process with a fresh onnxruntime session: it must give the same audio."""
     code = (

@@ -16,17 +16,19 @@ from typing import Any
 import psutil
 import pytest
 
+from datagen import speech
 from datagen.backends.base import BackendError
 from datagen.backends.fake import FakeSynthesizer, FakeTranscriber
 from datagen.backends.piper import PiperSettings, PiperSynthesizer
 from datagen.generators.vision_speech import VisionSpeech, VisionSpeechConfig
 from datagen.manifest import ManifestError, load_manifest
-from datagen.records import Message, Sample
+from datagen.records import Audio, Message, Sample
 from datagen.run import run
-from datagen.synthesis import verify_chunks
+from datagen.synthesis import verify_chunks, worker_specs
 from datagen.takes import Utterance
 from datagen.testing import DEMO_DATA, embedded_manifest, fake_manifest, write_jsonl, write_manifest
 from datagen.voices import VoiceChoice
+from filters.mos import MosScores
 
 MODES = {"serial": {"pipeline": False}, "thread": {}, "processes": {"tts_workers": 2}}
 START = 120  # seconds a process may take to appear or to end: a bound for a hung test, never a measurement
@@ -94,6 +96,15 @@ def _hostile_records(folder: Path) -> Path:
     return write_jsonl(folder / "train.jsonl", records)
 
 
+def _loudness_mos(audio: Audio) -> MosScores:
+    """A deterministic stand-in for DNSMOS: louder clips rate higher (1..5)."""
+    import numpy as np
+
+    level = float(np.sqrt(np.mean(np.square(audio.array)))) if len(audio.array) else 0.0
+    ovrl = 1.0 + min(4.0, 40.0 * level)
+    return MosScores(ovrl=ovrl, sig=ovrl, bak=ovrl, p808=ovrl)
+
+
 def _fake_run(tmp_path: Path, mode: str) -> tuple[dict[str, Any], Path]:
     data = _hostile_records(tmp_path / "data")
     out = tmp_path / mode
@@ -107,12 +118,14 @@ def _fake_run(tmp_path: Path, mode: str) -> tuple[dict[str, Any], Path]:
         asr_batch=2,
         attempts=2,
         retry_max_wer=0.0,
+        mos=True,  # heard one chunk ahead on a thread when pipelined, in line when serial
         **MODES[mode],
     )
     return run(load_manifest(write_manifest(tmp_path / f"{mode}.yaml", manifest))), out
 
 
-def test_every_mode_writes_the_same_bytes_on_fake_engines(tmp_path: Path) -> None:
+def test_every_mode_writes_the_same_bytes_on_fake_engines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(speech, "score_mos", _loudness_mos)
     runs = {mode: _fake_run(tmp_path, mode) for mode in MODES}
     serial_stats, serial_out = runs["serial"]
     reasons = set(serial_stats["dropped"])
@@ -122,6 +135,7 @@ def test_every_mode_writes_the_same_bytes_on_fake_engines(tmp_path: Path) -> Non
         assert _shards(out) == _shards(serial_out), f"{mode} differs from serial"
         assert (stats["kept"], stats["dropped"]) == (serial_stats["kept"], serial_stats["dropped"])
         assert stats["backend_seconds"]["tts"]["calls"] > 0  # model time is still counted, whichever process
+        assert stats["speech_quality"]["mos_seconds"] > 0  # DNSMOS time is counted, whichever thread
     # chunks of 2 takes in batches of 6 records: more than one ASR call per batch
     assert serial_stats["backend_seconds"]["asr"]["calls"] > serial_stats["backend_seconds"]["tts"]["calls"] / 2
 
@@ -142,7 +156,7 @@ def test_every_mode_writes_the_same_bytes_on_piper_and_whisper(tmp_path: Path) -
             voices=[{"tts": "piper", "speed": [0.85, 1.15]}, {"tts": "piper", "noise_snr_db": [0, 3]}],
             batch_size=6,
             asr_batch=3,
-            mos=False,
+            mos=True,  # real DNSMOS, heard ahead on a thread when pipelined
             attempts=2,
             retry_max_wer=0.0,  # an imperfect take (the loud noise) is spoken again: a second round of chunks
             **options,
@@ -152,8 +166,9 @@ def test_every_mode_writes_the_same_bytes_on_piper_and_whisper(tmp_path: Path) -
         outs[mode] = _shards(out)
     assert outs["thread"] == outs["serial"]
     assert outs["processes"] == outs["serial"]
-    speech = [sp for row in pq.read_table(tmp_path / "serial" / "data").to_pylist() for sp in row["speech"]]
-    assert any(sp["packed"] for sp in speech) and any(len(sp["attempts"]) == 2 for sp in speech)
+    spoken = [sp for row in pq.read_table(tmp_path / "serial" / "data").to_pylist() for sp in row["speech"]]
+    assert any(sp["packed"] for sp in spoken) and any(len(sp["attempts"]) == 2 for sp in spoken)
+    assert all(1.0 <= sp["mos"] <= 5.0 for sp in spoken)
 
 
 # -- the pipeline overlaps ------------------------------------------------------------------------------------
@@ -222,6 +237,49 @@ def test_without_pipeline_each_chunk_is_synthesized_then_verified() -> None:
     step.teardown()
     assert recorder.log == ["tts ['the first query']", "asr", "tts ['the second query']", "asr"]
     assert step.synthesis is None
+
+
+def test_dnsmos_of_the_next_chunk_runs_while_one_is_verified(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With pipeline and mos, the verifier's first call can wait for the second chunk's DNSMOS: only hearing
+    ahead gets past it; the scores are those of the right clips all the same."""
+    import threading
+
+    second_scored = threading.Event()
+    scored: list[float] = []
+
+    def mos(audio: Audio) -> MosScores:
+        scored.append(audio.duration)
+        if len(scored) == 2:
+            second_scored.set()
+        return _loudness_mos(audio)
+
+    class WaitingForMos(FakeTranscriber):
+        log: list[str]
+
+        def transcribe(self, audios: list) -> list:
+            if not self.log:
+                self.log.append(f"overlapped: {second_scored.wait(START)}")
+            self.log.append("asr")
+            return super().transcribe(audios)
+
+    monkeypatch.setattr(speech, "score_mos", mos)
+    asr = WaitingForMos(name="asr")
+    asr.log = []
+    config = VisionSpeechConfig(voices=[VoiceChoice(tts="tts")], asr="asr", mos=True, asr_batch=1)
+    step = VisionSpeech(config, seed=1)
+    step.setup({"tts": FakeSynthesizer(name="tts"), "asr": asr})
+    batch = [
+        Sample(id=i, messages=(Message("user", f"the {i} query"), Message("assistant", "ok")))
+        for i in ("first", "second one")
+    ]
+    try:
+        kept = step.process(batch)
+    finally:
+        step.teardown()
+    assert asr.log[0] == "overlapped: True" and len(kept) == 2
+    for sample in kept:
+        (turn,) = sample.meta["speech"]
+        assert turn["mos"] == round(_loudness_mos(sample.audios[0]).ovrl, 4)  # each clip got its own score
 
 
 # -- the pool's processes -------------------------------------------------------------------------------------
@@ -367,3 +425,18 @@ def test_pipeline_options_load(tmp_path: Path, options: dict, workers: int | Non
     manifest["steps"][0].update(options)
     step = load_manifest(write_manifest(tmp_path / "m.yaml", manifest)).steps[0]
     assert (step.tts_workers if step.pipeline else None) == workers and step.asr_batch == 8
+
+
+@pytest.mark.parametrize(("workers", "cores", "threads"), [(2, 2, 1), (2, 8, 4), (3, 8, 2), (4, 2, 1)])
+def test_each_process_gets_its_share_of_the_cores(workers: int, cores: int, threads: int) -> None:
+    backends = {
+        "auto": PiperSynthesizer(PiperSettings(threads=0), name="auto"),
+        "pinned": PiperSynthesizer(PiperSettings(threads=3), name="pinned"),
+        "fake": FakeSynthesizer(name="fake"),
+    }
+    specs = {name: settings for name, _engine, settings in worker_specs(backends, workers, cores)}
+    assert specs["auto"]["threads"] == threads
+    assert specs["pinned"]["threads"] == 3  # a count the user set is kept
+    assert "threads" not in specs["fake"]  # an engine without the setting is left alone
+    rebuilt = PiperSettings.model_validate(specs["auto"])  # what a process builds its synthesizer from
+    assert rebuilt.model_copy(update={"threads": 0}) == backends["auto"].settings

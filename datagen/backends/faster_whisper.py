@@ -47,6 +47,9 @@ class FasterWhisperSettings(BaseModel):
     pack: bool = Field(False, description="short clips share one 30-s window: one encoder pass, not one each")
     pack_gap_seconds: float = Field(0.8, ge=0.3, le=5.0, description="silence between packed clips")
     pack_max_clip_seconds: float = Field(10.0, gt=0, le=29.0, description="longer clips are transcribed alone")
+    pack_decode_batch: int = Field(
+        4, ge=1, le=32, description="a window's clips decoded together; each holds the window's attention cache"
+    )
 
 
 class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
@@ -176,7 +179,9 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
     def _decode_clips(self, window: Window, wave: np.ndarray) -> list[list[int]]:
         """One encoder pass over the window, then a greedy/beam decode per clip from its start timestamp, batched.
 
-        The encoder output is copied per clip on the host (a few MB): CTranslate2 moves it to the device."""
+        Each clip's decode holds a copy of the window's encoder output and its cross-attention cache (~18 MB for
+        tiny.en on CPU): `pack_decode_batch` 4 peaks ~90 MiB under 8 for ~5 % more time. The copies are made on the
+        host; CTranslate2 moves them to the device."""
         from ctranslate2 import StorageView
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import get_suppressed_tokens
@@ -184,19 +189,22 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
         model, tok, s = self._model, self._window_tokenizer(), self.settings
         features = pad_or_trim(model.feature_extractor(wave))[None].astype(np.float32)
         encoded = np.asarray(model.model.encode(StorageView.from_array(features), to_cpu=True))
-        batch = StorageView.from_array(np.ascontiguousarray(np.repeat(encoded, len(window.members), axis=0)))
         special = SpecialTokens(tok.eot, tok.timestamp_begin)
         prompts = [[*tok.sot_sequence, special.timestamp(start)] for start, _end in window.spans]
         longest = max(end - start for start, end in window.spans)
-        results = model.model.generate(
-            batch,
-            prompts,
-            beam_size=s.beam_size,
-            max_length=min(448, len(prompts[0]) + int(longest * _TOKENS_PER_SECOND) + 8),
-            suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tok, [-1]),
-        )
-        return [r.sequences_ids[0] for r in results]
+        sequences: list[list[int]] = []
+        for at in range(0, len(prompts), s.pack_decode_batch):
+            part = prompts[at : at + s.pack_decode_batch]
+            results = model.model.generate(
+                StorageView.from_array(np.ascontiguousarray(np.repeat(encoded, len(part), axis=0))),
+                part,
+                beam_size=s.beam_size,
+                max_length=min(448, len(part[0]) + int(longest * _TOKENS_PER_SECOND) + 8),
+                suppress_blank=True,
+                suppress_tokens=get_suppressed_tokens(tok, [-1]),
+            )
+            sequences += [r.sequences_ids[0] for r in results]
+        return sequences
 
     def _decode(self, wave: np.ndarray) -> list[Any]:
         s = self.settings

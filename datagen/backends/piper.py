@@ -48,6 +48,9 @@ class PiperSettings(BaseModel):
     noise_scale: float | None = Field(None, ge=0, description="generator noise; None = the voice's default")
     noise_w: float | None = Field(None, ge=0, description="phoneme duration noise; None = the voice's default")
     use_cuda: bool = False
+    threads: int = Field(
+        0, ge=0, le=256, description="CPU threads per synthesis (0 = onnxruntime's default: every core)"
+    )
 
 
 @dataclass(slots=True, frozen=True)
@@ -153,6 +156,7 @@ class PiperSynthesizer(ItemSynthesizer[PiperSettings]):
 
         options = ort.SessionOptions()
         options.use_deterministic_compute = True
+        options.intra_op_num_threads = self.settings.threads
         providers: list[Any] = ["CPUExecutionProvider"]
         if self.settings.use_cuda:
             providers.insert(0, ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"}))
