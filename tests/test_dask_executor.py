@@ -192,3 +192,38 @@ def test_cli_scheduler_flag_alone_runs_on_that_cluster(tmp_path: Path, capsys: p
         assert main([*argv, "--no-progress"]) == 0
     printed = capsys.readouterr().out
     assert "dask dashboard: http" in printed and "4 kept of 4" in printed
+
+
+def test_a_worker_process_runs_one_shard_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads of one worker process share its cached Pipeline: two shards at once would race on its setup and
+    state (a record failed with KeyError('tts') about 1 run in 25), so the tasks take turns."""
+    import threading
+    import time
+
+    import datagen.executors.dask as dask_executor
+
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def commit(pipeline: Any, out: Any, shard: Any) -> dict[str, Any]:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.2)  # long enough for the other thread to arrive, if nothing holds it back
+        with lock:
+            running[0] -= 1
+        return {"kept": 1}
+
+    monkeypatch.setattr(dask_executor, "commit_shard", commit)
+    data = write_swift_dataset(tmp_path / "data", n=2)
+    manifest = load_manifest(write_manifest(tmp_path / "m.yaml", fake_manifest(data, tmp_path / "out")))
+    raw = manifest.model_dump(mode="json")
+    threads = [
+        threading.Thread(target=dask_executor.run_shard_task, args=(raw, str(tmp_path / "out"), "train", None, "fp"))
+        for _ in range(3)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    dask_executor.evict_pipelines()
+    assert peak[0] == 1

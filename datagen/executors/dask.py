@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 import time
 from itertools import islice
 from pathlib import Path
@@ -42,6 +43,10 @@ log = logging.getLogger(__name__)
 
 LOOPBACK_DASHBOARD = "127.0.0.1:0"  # this machine only, a free port (":0" alone would bind every interface)
 _PIPELINES: dict[str, Pipeline] = {}  # per worker process: (manifest hash, input fingerprint) -> loaded Pipeline (one)
+# One shard at a time per process: a worker with several threads (`dask worker --nthreads 4`, or in-process workers)
+# would otherwise run shards concurrently on the one cached Pipeline (its lazy setup, its steps' tallies, its
+# models), or evict it under a running shard. Parallelism comes from worker processes (`--nworkers`).
+_PIPELINE_LOCK = threading.Lock()
 
 
 class ShardFailedError(RuntimeError):
@@ -65,13 +70,14 @@ def run_shard_task(
 
     raw = json.dumps(manifest_data, sort_keys=True, default=str).encode()
     key = f"{hashlib.sha256(raw).hexdigest()}:{fingerprint}"  # keyed on the data: validate once per process
-    if key not in _PIPELINES:  # a new manifest or input: free the previous one's models first (one per worker)
-        evict_pipelines()
-        _PIPELINES[key] = Pipeline(validate_manifest(manifest_data))
-    try:
-        return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
-    except FATAL_ERRORS as err:
-        return {"fatal": err}
+    with _PIPELINE_LOCK:
+        if key not in _PIPELINES:  # a new manifest or input: free the previous one's models first (one per worker)
+            evict_pipelines()
+            _PIPELINES[key] = Pipeline(validate_manifest(manifest_data))
+        try:
+            return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)
+        except FATAL_ERRORS as err:
+            return {"fatal": err}
 
 
 def evict_pipelines() -> None:
