@@ -16,6 +16,7 @@ turn is rejected `not_speakable` rather than read out as symbol soup. Every patt
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 
 from num2words import num2words
@@ -30,6 +31,7 @@ from datagen.speakable_tables import (
     UNITS,
     UNITS_ATTACHED_ONLY,
 )
+from filters.text_stats import english_share, foreign_share, words
 
 # --- what cannot be spoken ----------------------------------------------------------------------------------------
 
@@ -251,3 +253,44 @@ def speakable(text: str) -> str:
         text = rewrite(text)
     text = " ".join(_LEFTOVER_MARKUP.sub(" ", text).split())  # collapsed first: keeps the next pattern linear
     return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).strip(" ,;")
+
+
+_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
+_MIN_WORDS_FOR_LANGUAGE = 8
+_MIN_FOREIGN_SHARE = 0.15
+
+
+def voice_problem(spoken: str) -> tuple[str, str] | None:
+    """Why an English voice cannot say `spoken`: nothing to say, no (mostly) Latin letters, or another language.
+
+    Emoji-only text has no letters at all; Chinese or Russian text has letters an English voice reads as silence
+    or noise; French or German read by an English voice is mispronounced speech that a lenient ASR may still
+    "verify". Numbers-only text is sayable ("42"). The language check needs a few words and looks for the other
+    languages' function words (an English list of nouns has no English function word and is still English).
+    """
+    if not spoken:
+        return ("empty_text", "nothing to say")
+    letters = _LETTER.findall(spoken)
+    if not letters:
+        if any(ch.isdigit() for ch in spoken):
+            return None
+        return ("not_speakable", f"no letters to read in {spoken[:40]!r}")
+    latin = sum(1 for ch in letters if "LATIN" in unicodedata.name(ch, ""))
+    if latin / len(letters) < 0.8:
+        return ("not_speakable", f"{1 - latin / len(letters):.0%} of the letters are not Latin")
+    tokens = words(spoken)
+    foreign, english = foreign_share(tokens), english_share(tokens)
+    if len(tokens) >= _MIN_WORDS_FOR_LANGUAGE and foreign >= _MIN_FOREIGN_SHARE and foreign > english:
+        return ("not_speakable", f"reads as another language: {foreign:.0%} foreign vs {english:.0%} English words")
+    return None
+
+
+def speaking_problem(text: str, *, check_language: bool = True) -> tuple[str, str] | None:
+    """Why `text` should not be spoken: what no voice reads sensibly (a code block, a table, a long formula, only
+    emoji) is `not_speakable` with `unspeakable_reason`'s words; then `voice_problem` of its speakable form."""
+    if reason := unspeakable_reason(text):
+        return ("not_speakable", reason)
+    spoken = speakable(text)
+    if check_language:
+        return voice_problem(spoken)
+    return None if spoken else ("empty_text", "")

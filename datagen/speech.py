@@ -19,9 +19,7 @@ Failures go into the generator's `Ledger` against the utterance's owner (a batch
 
 from __future__ import annotations
 
-import re
 import time
-import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Mapping, Sequence
 from contextlib import closing
@@ -33,7 +31,7 @@ from pydantic import Field, model_validator
 from datagen.backends.base import BackendError, Synthesizer, Transcriber, Voice, model_name
 from datagen.ledger import Ledger
 from datagen.records import Audio, Rejected, Sample
-from datagen.speakable import speakable, unspeakable_reason
+from datagen.speakable import speakable, speaking_problem
 from datagen.speech_schema import speech_schema as speech_schema
 from datagen.steps import BackendRef, Step, StepConfig
 from datagen.synthesis import SynthesisPool, heard, synthesized, verify_chunks
@@ -41,14 +39,10 @@ from datagen.takes import Take, Utterance, keep_best
 from datagen.voices import VoiceChoice, apply_noise, draw_voice
 from filters.mos import DnsMos, MosScores
 from filters.mos import unavailable_reason as mos_unavailable
-from filters.text_stats import english_share, foreign_share, words
 from filters.wer import wer
 
 # Generous upper bound on characters per second of speech: longer texts cannot fit and are not synthesized.
 MAX_CHARS_PER_SECOND = 40
-_LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
-_MIN_WORDS_FOR_LANGUAGE = 8
-_MIN_FOREIGN_SHARE = 0.15
 
 
 _SPEED: Any = {"json_schema_extra": {"speed_only": True}}  # same output whatever the value: not in the run's identity
@@ -158,42 +152,6 @@ def speech_summary(speech: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     scores = [sp.get("mos") for sp in speech]
     rated = all(isinstance(m, int | float) for m in scores) and scores
     return {"wer": max(sp["wer"] for sp in speech), "mos": min(scores) if rated else None}
-
-
-def voice_problem(spoken: str) -> tuple[str, str] | None:
-    """Why an English voice cannot say `spoken`: nothing to say, no (mostly) Latin letters, or another language.
-
-    Emoji-only text has no letters at all; Chinese or Russian text has letters an English voice reads as silence
-    or noise; French or German read by an English voice is mispronounced speech that a lenient ASR may still
-    "verify". Numbers-only text is sayable ("42"). The language check needs a few words and looks for the other
-    languages' function words (an English list of nouns has no English function word and is still English).
-    """
-    if not spoken:
-        return ("empty_text", "nothing to say")
-    letters = _LETTER.findall(spoken)
-    if not letters:
-        if any(ch.isdigit() for ch in spoken):
-            return None
-        return ("not_speakable", f"no letters to read in {spoken[:40]!r}")
-    latin = sum(1 for ch in letters if "LATIN" in unicodedata.name(ch, ""))
-    if latin / len(letters) < 0.8:
-        return ("not_speakable", f"{1 - latin / len(letters):.0%} of the letters are not Latin")
-    tokens = words(spoken)
-    foreign, english = foreign_share(tokens), english_share(tokens)
-    if len(tokens) >= _MIN_WORDS_FOR_LANGUAGE and foreign >= _MIN_FOREIGN_SHARE and foreign > english:
-        return ("not_speakable", f"reads as another language: {foreign:.0%} foreign vs {english:.0%} English words")
-    return None
-
-
-def speaking_problem(text: str, *, check_language: bool = True) -> tuple[str, str] | None:
-    """Why `text` should not be spoken: what no voice reads sensibly (a code block, a table, a long formula, only
-    emoji) is `not_speakable` with `unspeakable_reason`'s words; then `voice_problem` of its speakable form."""
-    if reason := unspeakable_reason(text):
-        return ("not_speakable", reason)
-    spoken = speakable(text)
-    if check_language:
-        return voice_problem(spoken)
-    return None if spoken else ("empty_text", "")
 
 
 class Speaker:

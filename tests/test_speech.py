@@ -7,7 +7,8 @@ import pytest
 
 from datagen.backends.fake import FakeASRSettings, FakeSynthesizer, FakeTranscriber, FakeTTSSettings
 from datagen.ledger import Ledger
-from datagen.speech import Speaker, SpeechConfig, voice_problem
+from datagen.speakable import voice_problem
+from datagen.speech import Speaker, SpeechConfig
 from datagen.voices import VoiceChoice
 
 

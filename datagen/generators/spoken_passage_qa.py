@@ -33,12 +33,12 @@ from datagen.chunking import budget_chars, chunk_text
 from datagen.ledger import Ledger
 from datagen.prompts import load_prompt
 from datagen.records import Message, Rejected, Sample
+from datagen.speakable import speaking_problem
 from datagen.speech import (
     Speaker,
     SpeechConfig,
     SpeechStep,
     Utterance,
-    speaking_problem,
     speech_schema,
     speech_summary,
 )
