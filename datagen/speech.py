@@ -251,8 +251,11 @@ class Speaker:
         synthesized and heard meanwhile; the chunks, hence the ASR batches and the output, are the same either way."""
         chunks = verify_chunks(groups, self.config.asr_batch)
         ahead = self.config.pipeline and self.config.mos
-        with closing(synthesized(chunks, self.backends)) as spoken:
-            for chunk in heard(chunks, spoken, self._hear, ahead=ahead):
+        with (
+            closing(synthesized(chunks, self.backends)) as spoken,
+            closing(heard(chunks, spoken, self._hear, ahead=ahead)) as ready,  # closed first: its thread is done
+        ):
+            for chunk in ready:
                 self._verify(chunk, last=last)
         self.tally["mos_seconds"] += self._mos_seconds
         self._mos_seconds = 0.0
