@@ -179,10 +179,11 @@ def main() -> None:
     args = parser.parse_args()
 
     from datagen.backends.piper import PiperSynthesizer
+    from datagen.synthesis import usable_cores
 
     samples = demo_samples(args.limit)
     texts = spoken_texts(samples)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = usable_cores()
     piper = PiperSynthesizer(name="piper")
     piper.setup()
     per_process = piper_clips_per_second(piper, texts)

@@ -117,7 +117,7 @@ def _packing_whisper(model, *, fail_windows=False, run_on=None, **settings):
         def _window_tokenizer(self):
             return _Tokenizer()
 
-        def _decode_clips(self, window, wave):
+        def _decode_clips(self, window, wave, tok, special):
             model.calls.append("window")
             if fail_windows:
                 raise RuntimeError("decoder blew up")
@@ -126,7 +126,7 @@ def _packing_whisper(model, *, fail_windows=False, run_on=None, **settings):
             for start, _end in window.spans:
                 k = next(i for i, r in enumerate(runs) if abs(r[1] - start) < 0.01)
                 close = runs[k + 1][1] if k + 1 < len(runs) else runs[k][2] + 0.5
-                out.append([runs[k][0]] if runs[k][0] == run_on else [runs[k][0], SPECIAL.timestamp(close)])
+                out.append([runs[k][0]] if runs[k][0] == run_on else [runs[k][0], special.timestamp(close)])
             return out
 
     asr = Packing(FasterWhisperSettings(pack=True, **settings))

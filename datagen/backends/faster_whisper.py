@@ -158,14 +158,14 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
 
     def _transcribe_window(self, window: Window, waves: list[np.ndarray]) -> list[str | None]:
         """The window's clips' transcripts; None where a clip's decode is not trusted (all None if it fails)."""
+        tok = self._window_tokenizer()
+        special = SpecialTokens(tok.eot, tok.timestamp_begin)
         try:
-            sequences = self._decode_clips(window, pack_audio(window, waves, _RATE))
+            sequences = self._decode_clips(window, pack_audio(window, waves, _RATE), tok, special)
         except _DECODE_ERRORS as exc:
             log.warning("faster-whisper: a packed window of %d clips failed (%s: %s); transcribing them alone",
                         len(waves), type(exc).__name__, exc)  # fmt: skip
             return [None] * len(waves)
-        tok = self._window_tokenizer()
-        special = SpecialTokens(tok.eot, tok.timestamp_begin)
         limits = clip_limits(window)
         texts = [read_clip(seq, *limit, special) for seq, limit in zip(sequences, limits, strict=True)]
         return [None if t is None else (tok.decode(t).strip() or None) for t in texts]
@@ -176,7 +176,7 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
         multilingual = self._model.model.is_multilingual
         return Tokenizer(self._model.hf_tokenizer, multilingual, task="transcribe", language=self.settings.language)
 
-    def _decode_clips(self, window: Window, wave: np.ndarray) -> list[list[int]]:
+    def _decode_clips(self, window: Window, wave: np.ndarray, tok: Any, special: SpecialTokens) -> list[list[int]]:
         """One encoder pass over the window, then a greedy/beam decode per clip from its start timestamp, batched.
 
         Each clip's decode holds a copy of the window's encoder output and its cross-attention cache (~18 MB for
@@ -186,10 +186,10 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
         from faster_whisper.audio import pad_or_trim
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        model, tok, s = self._model, self._window_tokenizer(), self.settings
+        model, s = self._model, self.settings
         features = pad_or_trim(model.feature_extractor(wave))[None].astype(np.float32)
         encoded = np.asarray(model.model.encode(StorageView.from_array(features), to_cpu=True))
-        special = SpecialTokens(tok.eot, tok.timestamp_begin)
+        suppressed = get_suppressed_tokens(tok, [-1])
         prompts = [[*tok.sot_sequence, special.timestamp(start)] for start, _end in window.spans]
         longest = max(end - start for start, end in window.spans)
         sequences: list[list[int]] = []
@@ -201,7 +201,7 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
                 beam_size=s.beam_size,
                 max_length=min(448, len(part[0]) + int(longest * _TOKENS_PER_SECOND) + 8),
                 suppress_blank=True,
-                suppress_tokens=get_suppressed_tokens(tok, [-1]),
+                suppress_tokens=suppressed,
             )
             sequences += [r.sequences_ids[0] for r in results]
         return sequences
