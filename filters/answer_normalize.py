@@ -18,6 +18,7 @@ from typing import Any
 
 from filters.answer_parsing import MAX_ANSWER_CHARS, strip_wrappers
 from filters.answer_units import UNIT_WORDS
+from filters.whisper_english import english_normalizer
 
 __all__ = ["Normalized", "is_text", "normalize", "text_key", "unwrap_latex"]
 
@@ -153,11 +154,8 @@ def _mixed_number(s: str) -> str:
 
 @functools.cache
 def _number_normalizer() -> Any:
-    # transformers' Whisper English normalizer reads cardinals ("one hundred and five" -> 105); imported on the
-    # first spelled-out answer only (the import costs seconds)
-    from transformers.models.whisper.english_normalizer import EnglishNumberNormalizer
-
-    return EnglishNumberNormalizer()
+    # Whisper's English normalizer reads cardinals ("one hundred and five" -> 105)
+    return english_normalizer().EnglishNumberNormalizer()
 
 
 _SMALL = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8}

@@ -67,6 +67,7 @@ from filters.normalize_tables import (
     CONTRACTIONS,
     MONTHS,
 )
+from filters.whisper_english import english_normalizer
 
 if TYPE_CHECKING:
     from transformers.models.whisper.english_normalizer import EnglishNumberNormalizer
@@ -175,19 +176,15 @@ class _Whisper(NamedTuple):
 
 @functools.cache
 def _whisper() -> _Whisper:
-    """Load Whisper's normalizer pieces on first use: importing transformers costs about a second."""
-    from transformers.models.whisper.english_normalizer import (
-        EnglishNumberNormalizer,
-        remove_symbols_and_diacritics,
-    )
-
-    numbers = EnglishNumberNormalizer()
+    """Whisper's normalizer pieces, built on first use."""
+    whisper = english_normalizer()
+    numbers = whisper.EnglishNumberNormalizer()
     # Whisper reads "o"/"oh" as zero anywhere ("oh my" -> "0 my"); step 9 decides where they are zeros.
     numbers.zeros = {"zero"}
     numbers.words -= SPOKEN_ZEROS
     numbers.decimals -= SPOKEN_ZEROS
     number_words = frozenset({*numbers.ones, *numbers.tens, *numbers.zeros, *numbers.multipliers})
-    return _Whisper(numbers, number_words, frozenset(numbers.multipliers), remove_symbols_and_diacritics)
+    return _Whisper(numbers, number_words, frozenset(numbers.multipliers), whisper.remove_symbols_and_diacritics)
 
 
 def _clock(hours: str, minutes: str) -> str:

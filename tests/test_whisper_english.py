@@ -1,0 +1,57 @@
+"""Whisper's English normalizer is loaded by file, so a WER never pays for importing transformers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from filters import whisper_english
+
+REPO = Path(__file__).resolve().parent.parent
+
+PHRASES = [
+    "one hundred and five",
+    "twenty one point five percent",
+    "three thirds of a dollar and fifty cents",
+    "the nineteen eighties",
+    "minus seven thousand two hundred",
+    "first second and twenty third",
+]
+
+
+def test_a_wer_does_not_import_transformers() -> None:
+    code = (
+        "import sys; from filters.wer import wer; "
+        "assert wer('one hundred and five shapes', '105 shapes') == 0.0; "
+        "print('transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_the_file_loaded_module_is_transformers_code() -> None:
+    from transformers.models.whisper import english_normalizer as packaged
+
+    loaded = whisper_english.english_normalizer()
+    assert loaded is not packaged
+    assert Path(loaded.__file__).resolve() == Path(packaged.__file__).resolve()
+    ours, theirs = loaded.EnglishNumberNormalizer(), packaged.EnglishNumberNormalizer()
+    for phrase in PHRASES:
+        assert ours(phrase) == theirs(phrase)
+    text = "café, naïve!"
+    assert loaded.remove_symbols_and_diacritics(text) == packaged.remove_symbols_and_diacritics(text)
+
+
+def test_a_file_that_needs_its_package_falls_back_to_the_package_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    # tokenization_whisper.py has relative imports: loaded by file alone, it raises ImportError
+    monkeypatch.setattr(whisper_english, "_RELATIVE_PATH", Path("models", "whisper", "tokenization_whisper.py"))
+    whisper_english.english_normalizer.cache_clear()
+    try:
+        import transformers.models.whisper.english_normalizer as packaged
+
+        assert whisper_english.english_normalizer() is packaged
+    finally:
+        whisper_english.english_normalizer.cache_clear()
