@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from datagen.records import resample
+
 RATE = 16000  # DNSMOS's only input rate
 MAX_SECONDS = 60.0  # longer clips are scored on their first minute: the score is a mean over windows anyway
 WINDOW = int(9.01 * RATE)  # the models' input length (speechmos.dnsmos.INPUT_LENGTH)
@@ -74,9 +76,7 @@ class DnsMos:
         if wave.size == 0 or not np.isfinite(wave).all() or not np.abs(wave).max() > 0:
             return None
         if sampling_rate != RATE:
-            import librosa
-
-            wave = librosa.resample(wave, orig_sr=sampling_rate, target_sr=RATE).astype(np.float32)
+            wave = resample(wave, sampling_rate, RATE)
         wave = np.clip(wave[: int(MAX_SECONDS * RATE)], -1.0, 1.0)
         model = cls._loaded()
         found = [model(window, RATE, False) for window in _windows(wave)]
