@@ -7,8 +7,8 @@ second overall rating. The ONNX models ship inside the wheel, so nothing is down
 What the scores mean for synthetic speech: DNSMOS was trained on real recordings rated by listeners, so it rewards
 clean, full-band speech and punishes noise and distortion; it does not judge prosody or naturalness well. Clean
 piper speech scores OVRL ≈ 3.2 (the same clip with Gaussian noise at σ = 0.05: ≈ 2.0). Use a `min_mos` gate to
-catch noisy, clipped or broken audio, calibrated on your own voices (`datagen calibrate-wer` and the audit show
-the yield per threshold), not as a naturalness score.
+catch noisy, clipped or broken audio, calibrated on your own voices (`datagen audit` shows the yield per
+`min_mos` threshold), not as a naturalness score.
 
 DNSMOS rates 9.01-second windows. `speechmos` tiles a short clip by doubling it past that length and then averages
 every 1-s hop, so a 1.7-s query cost it 4 windows and a 30-s chunk 22; `score` rates one window per 9 s instead (a
