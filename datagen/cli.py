@@ -132,6 +132,11 @@ def cmd_filter(args: argparse.Namespace) -> int:
     )
     for reason, n in stats["dropped"].items():
         print(f"  dropped {n:6d}  {reason}")
+    if not stats["kept"]:  # as `datagen run`: a script must notice a filter that kept nothing
+        from datagen.card import nothing_kept
+
+        print(f"datagen: {nothing_kept(stats)}", file=sys.stderr)
+        return 1
     return 0
 
 

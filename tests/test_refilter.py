@@ -130,6 +130,18 @@ def test_a_stricter_threshold_moves_rows_to_rejects_and_refiltering_a_refiltered
     assert len(_rows(twice, "rejects")) == 12  # all carried, nothing new
 
 
+def test_a_filter_that_keeps_nothing_says_why_and_exits_non_zero(
+    source: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    strict = _curate(tmp_path, {"name": "strict", "steps": [{"step": "text_sanity", "min_query_words": 11}]})
+    assert main(["filter", str(source), "--manifest", str(strict), "--out", str(tmp_path / "none")]) == 1
+    printed = capsys.readouterr()
+    assert "0 kept of" in printed.out
+    assert "Nothing was kept" in printed.err and "text_too_short" in printed.err and "e.g. rec-" in printed.err
+    loose = _curate(tmp_path, {"name": "loose", "steps": [{"step": "text_sanity"}]})
+    assert main(["filter", str(source), "--manifest", str(loose), "--out", str(tmp_path / "some")]) == 0
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
