@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 import yaml
 
 from datagen import registry
-from datagen.manifest import CORE_FIELDS
+from datagen.manifest import SAMPLE_FIELDS
 from datagen.readers import Plan, ShardSpec, Source, SourceError
 from datagen.records import Audio, Image, Message, Rejected, Sample
 from datagen.safe_yaml import read_yaml
@@ -97,7 +97,7 @@ class DatasetSource(Source):
         from datasets import Features
 
         self.features = Features.from_arrow_schema(pq.read_schema(self.layout.data_files()[0]))
-        self.meta_keys = [k for k in self.features if k not in CORE_FIELDS]
+        self.meta_keys = [k for k in self.features if k not in SAMPLE_FIELDS]
         self.carried = sum(pq.ParquetFile(p).metadata.num_rows for p in self.layout.reject_files())
         self.reporters = self._source_steps()
 

@@ -23,7 +23,10 @@ from datagen.media import DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_MAX_MEDIA_BYTES
 from datagen.safe_yaml import read_yaml
 from datagen.steps import StepConfig, speed_only_fields
 
-CORE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index", "passage")
+# The columns of every data shard that are a Sample's own fields, not meta.
+SAMPLE_FIELDS = ("id", "messages", "images", "audios", "source_file", "source_index")
+# What a step may read from any input record: the sample's fields, and the passage a reader puts in meta.
+CORE_FIELDS = (*SAMPLE_FIELDS, "passage")
 
 
 class ManifestError(ValueError):

@@ -289,8 +289,10 @@ def test_datagen_run_and_filter_on_the_shipped_qa_check_manifest(tmp_path: Path)
     )
     strict = tmp_path / "strict"
     assert main(["filter", str(out), "--manifest", str(curate), "--out", str(strict)]) == 0
-    now_kept = {r["id"] for r in _table(strict / "data")}
-    assert now_kept < set(kept) and "lighthouse-5" not in now_kept  # coverage 0.8: "used" is not in the passage
+    now_kept = {r["id"]: r for r in _table(strict / "data")}
+    assert now_kept and set(now_kept) < set(kept)
+    assert "lighthouse-5" not in now_kept  # coverage 0.8: "used" is not in the passage
+    assert all(r["passage"] == kept[i]["passage"] for i, r in now_kept.items())  # re-checked against the same text
 
 
 def test_datagen_run_on_ms_swift_records_and_records_without_a_passage(tmp_path: Path) -> None:
