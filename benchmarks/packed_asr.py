@@ -67,16 +67,22 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
         (wer(t, a or "") <= max_wer) == (wer(t, b or "") <= max_wer)
         for t, a, b in zip(texts, alone, later, strict=True)
     )
-    agree, diffs = 0, []
+    agree, diffs, kept_more, dropped_more = 0, [], 0, 0
     for text, a, p in zip(texts, alone, packed, strict=True):
         wa, wp = wer(text, a or ""), wer(text, p or "")
         agree += (wa <= max_wer) == (wp <= max_wer)
+        kept_more += wp <= max_wer < wa
+        dropped_more += wa <= max_wer < wp
         diffs.append((abs(wp - wa), text, a, p, wa, wp))
     n = len(clips)
     seconds = sum(a.duration for a in audios)
     print(f"\n{manifest.name}: {n} clips ({seconds:.0f} s of speech), batch {batch}, {sum(was_packed)} packed")
     print(f"  decisions agree (max_wer {max_wer})  {agree}/{n} = {agree / n:.1%}   (goal >= 99 %)")
     print(f"  noise floor: one-by-one agrees with itself 0.1 s later  {steady}/{n} = {steady / n:.1%}")
+    packed_drops = sum(d[5] > max_wer for d in diffs)
+    print(f"  flips: packed keeps {kept_more} clip(s) one-by-one drops, and drops {dropped_more} it keeps")
+    print(f"  packed, its drops checked again alone: agrees on {(n - kept_more) / n:.1%}, "
+          f"for {packed_drops} more one-by-one transcription(s)")  # fmt: skip
     changed = [d for d in diffs if d[0] > 0]
     better = sum(d[5] < d[4] for d in changed)
     print(
