@@ -10,7 +10,7 @@ import pytest
 
 import datagen.speech as speech
 from datagen.audit import build_audit, write_report
-from datagen.audit.mos_section import mos_section, mos_wer_plot
+from datagen.audit.mos_section import MOS_THRESHOLDS, mos_section, mos_wer_plot
 from datagen.manifest import load_manifest
 from datagen.records import Audio
 from datagen.run import run
@@ -56,7 +56,10 @@ def test_mos_section_from_a_run_with_retries(tmp_path: Path, monkeypatch: pytest
     assert section["retried"] == len(retried) > 0 and section["rescued"] == len(retried & kept) > 0
     assert section["extra_takes"] == int((turns["takes"] - 1).sum())
     kept_mos = audit.records.loc[audit.records["status"] == "kept", "mos"]
-    assert all(r["kept"] == int((kept_mos >= r["min_mos"]).sum()) for r in section["yield_by_min_mos"])
+    yields = section["yield_by_min_mos"]
+    assert [r["min_mos"] for r in yields] == list(MOS_THRESHOLDS)  # every threshold, not an empty table
+    assert yields[0]["kept"] == len(kept) > 0  # the min_mos gate (2.4) kept nothing under the lowest threshold
+    assert all(r["kept"] == int((kept_mos >= r["min_mos"]).sum()) for r in yields)
     stats = __import__("json").loads((out / "stats.json").read_text())
     assert stats["speech_quality"]["rescued"] == section["rescued"]
     page = write_report(out, tmp_path / "report.html", voice_clips=0).read_text()
