@@ -87,7 +87,9 @@ def test_images_ride_along_as_typed_parts_and_files(tmp_path: Path) -> None:
     assert [p["type"] for p in row["prompt"][0]["content"]] == ["image", "text"]
     assert row["prompt"][0]["content"][1]["text"] == "How many circles are in the picture?"
     assert (export / row["images"][0]).read_bytes() == tiny_png()
-    assert all(r["images"] == [] for r in rows if r is not row)  # one column type across the file
+    text_only = [r for r in rows if r is not row]
+    assert [r["id"] for r in text_only] == ["p0#p0", "p1#p0"]  # p2 has no correct trace
+    assert all(r["images"] == [] for r in text_only)  # one column type across the file
     trl = load_dataset("json", data_files=str(export / "train.jsonl"))["train"]
     assert set(trl.column_names) == {"id", "prompt", "chosen", "rejected", "images", "audios"}
 
