@@ -281,5 +281,6 @@ def test_fake_engine_run_keeps_or_rejects_every_fuzzed_record(fuzz_folder: Path,
     kept = pq.read_table(tmp_path / "out" / "data").num_rows
     rejects = pq.read_table(tmp_path / "out" / "rejects").to_pylist()
     assert (kept, len(rejects)) == (stats["kept"], stats["dropped_total"])
+    assert {"invalid_json", "malformed_record"} <= {r["reason"] for r in rejects}  # the reader's drops are written
     assert all(REASON.match(r["reason"]) and r["detail"] for r in rejects)
     assert kept > 0
