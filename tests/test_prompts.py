@@ -18,7 +18,9 @@ def test_shipped_prompt_renders_and_has_a_ref() -> None:
 
 
 def test_every_shipped_template_loads() -> None:
-    for path in SHIPPED.glob("*.yaml"):
+    paths = sorted(SHIPPED.glob("*.yaml"))
+    assert {"cot_reasoning", "dpo_correction", "sqa_pairs", "sqqa_spoken_answer"} <= {p.stem for p in paths}
+    for path in paths:
         assert load_prompt(path.stem).fields, path
 
 
