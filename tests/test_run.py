@@ -165,6 +165,7 @@ def test_cli_run_with_overrides_and_swift_export(tmp_path: Path, capsys: pytest.
     assert len(records) == 2
     first = records[0]
     assert first["messages"][0] == {"role": "user", "content": "<image><audio>"}
+    assert (len(first["images"]), len(first["audios"])) == (1, 1)  # one per tag
     for rel in first["images"] + first["audios"]:
         assert (out / "export" / "swift" / rel).is_file()
 
