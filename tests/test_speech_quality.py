@@ -52,8 +52,10 @@ def _first_engine(sp: Speaker, sample_id: str, key: int = 0) -> str:
 
 
 def _ids(sp: Speaker, backend: str, n: int = 3) -> list[str]:
-    """Sample ids whose first voice is `backend`."""
-    return [i for i in (f"s{k}" for k in range(200)) if _first_engine(sp, i) == backend][:n]
+    """Sample ids whose first voice is `backend`: exactly n, so a test looping over them cannot loop over none."""
+    ids = [i for i in (f"s{k}" for k in range(200)) if _first_engine(sp, i) == backend][:n]
+    assert len(ids) == n, f"the pool drew {backend} for {len(ids)} of 200 ids"
+    return ids
 
 
 # -- the speakable form ------------------------------------------------------------------------------------------
