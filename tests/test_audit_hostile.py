@@ -72,6 +72,7 @@ def test_math_text_in_names_reasons_and_voices_is_drawn_literally(run_copy: Path
     html, report = _audit_both(run_copy, tmp_path)
     assert any(row["backend"] == MATH for row in report["cost"]["backends"])
     assert any(s["reason"] == MATH for s in report["funnel"]["stages"])
+    assert any(w["voice"] == f"fake_tts:{MATH}" for w in report["worst"])  # the rejects above were rewritten
     assert "&lt;" not in MATH and "\\frac{1}{" in html
 
 
