@@ -56,7 +56,6 @@ def test_cot_manifest_on_two_problems(tmp_path: Path) -> None:
     assert stats["backend_seconds"]["lm"]["calls"] == 1  # n = round_size: one round, both problems in one batch
     ds = load_dataset(str(tmp_path / "out"))["train"]
     refs = references()
-    print("VAC cot", len(ds), stats["kept"], stats["dropped"])
     for row in ds:
         assert verify(row["messages"][1]["content"], refs[row["id"].split("#")[0]]).match
         assert row["generation"]["generator"].startswith("hf_lm:SmolLM2-135M")
@@ -74,7 +73,6 @@ def test_dpo_manifest_on_one_problem(tmp_path: Path) -> None:
     assert stats["rejection_sampling"]["pairs_built"] == stats["kept"]
     rows = [json.loads(line) for line in (tmp_path / "out" / "export" / "trl" / "train.jsonl").read_text().splitlines()]
     ref = references()["math-000"]
-    print("VAC dpo", len(rows), stats["kept"], stats["dropped"])
     if rows:  # SmolLM2 scores its own wrong traces: the hardest negative is the one it finds most likely
         from datasets import load_dataset
 
