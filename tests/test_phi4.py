@@ -6,6 +6,7 @@ decoding, seeded determinism, bad items isolated, media tags mapped, and the vis
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -215,4 +216,5 @@ def test_shipped_phi4_manifest_validates_and_runs_on_the_tiny_model(tiny_phi4: P
     rejects = pq.read_table(sorted((tmp_path / "out" / "rejects").glob("*.parquet"))).to_pylist()
     assert stats["kept"] + len(rejects) == 2
     # random weights do not transcribe: the WER gate rejects, with the Phi-4 verdict recorded
-    assert {r["reason"] for r in rejects} <= {"wer_above_max"}
+    assert [r["reason"] for r in rejects] == ["wer_above_max"] * 2
+    assert [json.loads(r["meta"])["speech"][0]["asr"] for r in rejects] == [f"phi4:{tiny_phi4}"] * 2
