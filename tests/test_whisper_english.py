@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from filters import whisper_english
-
-REPO = Path(__file__).resolve().parent.parent
 
 PHRASES = [
     "one hundred and five",
@@ -20,16 +16,6 @@ PHRASES = [
     "minus seven thousand two hundred",
     "first second and twenty third",
 ]
-
-
-def test_a_wer_does_not_import_transformers() -> None:
-    code = (
-        "import sys; from filters.wer import wer; "
-        "assert wer('one hundred and five shapes', '105 shapes') == 0.0; "
-        "print('transformers' in sys.modules)"
-    )
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
 
 
 def test_the_file_loaded_module_is_transformers_code() -> None:
