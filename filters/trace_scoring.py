@@ -233,6 +233,10 @@ def sentence_repeats(text: str) -> int:
     return max(counts.values(), default=0)
 
 
+def _is_number(text: str) -> bool:
+    return bool(_NUMBER_RE.search(text) or _NUMBER_WORD_RE.search(text))
+
+
 def answer_is_worked_out(text: str, answer: str) -> bool:
     """A numeric final answer also occurs in the work (before any answer marker): "3 + 5 = 8. The answer is 9."
     is not a solution that went wrong but an answer from nowhere. Non-numeric answers are not judged."""
@@ -303,7 +307,8 @@ def is_usable_rejected(
     """The DPO rejected side: finished and coherent, with a clearly stated answer that is not the reference's.
 
     Reasons: those of `check_trace`, except that one wrong step is allowed (a mistake is what makes a useful
-    negative; several are garbage), plus `no_clear_answer` (nothing answer-like to prefer against),
+    negative; several are garbage), plus `no_clear_answer` (nothing answer-like to prefer against, or no number
+    where the reference is one: "The answer is N." echoing the prompt's placeholder),
     `unsupported_answer` (a numeric answer that occurs nowhere in the work) and `not_wrong` (it matches the reference).
     """
     verdict = judge_trace(score_trace(text, reference, finish_reason=finish_reason), limits)
@@ -316,6 +321,9 @@ def is_usable_rejected(
     answer = scores.stated_answers[-1] if scores.stated_answers else scores.final_answer
     if not answer:
         return TraceVerdict(False, "no_clear_answer", "no final answer could be read", scores)
+    if reference is not None and _is_number(extract_answer(reference) or reference) and not _is_number(answer):
+        # "The answer is N." (the prompt's placeholder), "the answer is x": no number to prefer the right one over
+        return TraceVerdict(False, "no_clear_answer", f"{answer!r:.60} is no number; the reference is one", scores)
     if not answer_is_worked_out(text, answer):
         return TraceVerdict(False, "unsupported_answer", f"{answer!r:.60} appears nowhere in the work", scores)
     if reference is not None and verify(answer, reference, timeout=1.0).match:

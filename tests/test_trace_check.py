@@ -131,6 +131,11 @@ def test_wrong_equations_are_quoted() -> None:
         ("The answer is 9.", "8", False, "truncated"),  # cut at the token limit: see finish_reason below
         ("Tom has 3 + 5 = 8 apples.\nThe answer is 9.", "8", False, "unsupported_answer"),  # an answer from nowhere
         ("3 + 5 = 9 and 9 * 2 = 20. The answer is 20.", "16", False, "wrong_step"),  # several wrong steps: garbage
+        # SmolLM2's: right in words, then the prompt's placeholder for an answer: nothing wrong to prefer against
+        ("Two + two equals four.\n\nThe answer is N.", "4", False, "no_clear_answer"),
+        ("Tom has 3 + 5 = 8 apples, so the answer is x.", "3 + 5 = 8. #### 8", False, "no_clear_answer"),
+        ("Three and five make nine. The answer is nine.", "3 + 5 = 8. #### 8", True, ""),  # a number in words
+        ("The pencils are blue, so the answer is B.", "C", True, ""),  # a letter is an answer where one is asked
         (
             "The capital of France is Lyon, so the answer is Lyon.",
             "Paris",
