@@ -33,9 +33,9 @@ if reason := _unavailable():
 MATH = REPO / "manifests" / "data" / "math" / "train.jsonl"
 
 
-def shipped(name: str, tmp: Path, limit: int, **step: Any) -> Any:
+def shipped(name: str, tmp: Path, limit: int, problems: Path = MATH, **step: Any) -> Any:
     data = yaml.safe_load((REPO / "manifests" / f"{name}.yaml").read_text())
-    data["input"] = {"path": str(MATH), "limit": limit}
+    data["input"] = {"path": str(problems), "limit": limit}
     data["output"]["path"] = str(tmp / "out")
     data["steps"][0].update(step)
     return load_manifest(write_manifest(tmp / "m.yaml", data))
@@ -67,12 +67,16 @@ def test_cot_manifest_on_two_problems(tmp_path: Path) -> None:
 
 
 def test_dpo_manifest_on_one_problem(tmp_path: Path) -> None:
-    stats = run(shipped("dpo", tmp_path, 1, n=2, round_size=2, max_new_tokens=96))
+    # SmolLM2-135M gets "2 + 2" right most of the time and wrong some of the time: both sides of a pair. (The
+    # shipped problems are beyond it at this budget: 0 of 8 traces right on "3 + 5", so no pair to check.)
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text(json.dumps({"id": "add-0", "question": "What is 2 + 2?", "answer": "4"}) + "\n")
+    stats = run(shipped("dpo", tmp_path, 1, problems, n=4, round_size=4, max_new_tokens=96))
     assert stats["seen"] == stats["kept"] + sum(stats["dropped"].values())
     assert set(stats["dropped"]) <= {"dpo:no_correct_trace", "dpo:no_wrong_trace"}
     assert stats["rejection_sampling"]["pairs_built"] == stats["kept"]
     rows = [json.loads(line) for line in (tmp_path / "out" / "export" / "trl" / "train.jsonl").read_text().splitlines()]
-    ref = references()["math-000"]
+    # sampling on another CPU may draw other traces: a yield is not asked for, but here this problem gives pairs
     if rows:  # SmolLM2 scores its own wrong traces: the hardest negative is the one it finds most likely
         from datasets import load_dataset
 
@@ -80,5 +84,5 @@ def test_dpo_manifest_on_one_problem(tmp_path: Path) -> None:
         assert set(ds["pairing"]) == {"hardest_negative:likelihood"} and None not in ds["rejected_score"]
         assert set(ds["finish_reason"]) | set(ds["rejected_finish_reason"]) == {"stop"}
     for row in rows:
-        assert verify(row["chosen"][0]["content"], ref).match
-        assert not verify(row["rejected"][0]["content"], ref).match
+        assert verify(row["chosen"][0]["content"], "4").match
+        assert not verify(row["rejected"][0]["content"], "4").match
