@@ -2,7 +2,8 @@
 
 A generator plans `Utterance`s (text + a seeded voice draw), `Speaker.run` synthesizes them batched per voice
 backend, adds the voice's noise, checks the duration, transcribes what is still alive in ASR batches of
-`asr_batch` (the next batch is synthesized meanwhile: `datagen.synthesis`), scores each take (WER of the transcript
+`asr_batch` (the next batch is synthesized meanwhile: `datagen.synthesis`; with `asr_draft`, a verifier's
+word-perfect drafts are kept and only the rest transcribed in full), scores each take (WER of the transcript
 against the spoken form; DNSMOS with `mos: true`), and `Speaker.provenance` turns each into the per-turn `speech`
 dict (with the noise's SNR, None when clean).
 
@@ -28,7 +29,7 @@ from typing import Any, TypeVar
 
 from pydantic import Field, model_validator
 
-from datagen.backends.base import BackendError, Synthesizer, Transcriber, Voice, model_name
+from datagen.backends.base import BackendError, Drafter, Synthesizer, Transcriber, Voice, lacks, model_name
 from datagen.ledger import Ledger
 from datagen.records import Audio, Rejected, Sample
 from datagen.speakable import speakable, speaking_problem
@@ -59,6 +60,9 @@ class SpeechConfig(StepConfig):
     retry_max_wer: float | None = Field(None, ge=0, description="a take above this WER is spoken again")
     retry_min_mos: float | None = Field(None, ge=1, le=5, description="a take below this DNSMOS OVRL is spoken again")
     asr_batch: int = Field(8, ge=1, description="takes per ASR call: a round is spoken and verified in such chunks")
+    asr_draft: bool = Field(
+        True, description="verifiers that can draft (faster_whisper): keep word-perfect drafts, transcribe the rest"
+    )
     pipeline: bool = Field(True, description="synthesize the next chunks on a thread while one is verified", **_SPEED)
     tts_workers: int = Field(0, ge=0, le=256, description="N > 0: synthesize in N processes (0: in-process)", **_SPEED)
 
@@ -283,20 +287,40 @@ class Speaker:
                     self._give_up(group, u)
         whole = [g for g in groups if not any(u.takes[-1].problem for u in g)]  # one bad chunk: no ASR for the rest
         live = [u for g in whole for u in g if u.owner not in self.ledger]
-        transcripts = self.asr.transcribe([u.takes[-1].audio for u in live]) if live else []
-        packed = getattr(self.asr, "last_packed", None)  # engines that pack short clips into one window say so
-        if not isinstance(packed, list | tuple) or len(packed) != len(live):
-            packed = [False] * len(live)
+        transcripts, drafted, packed = self._transcribe(live)
         group_of = {id(u): g for g in groups for u in g}
-        for u, transcript, was_packed in zip(live, transcripts, packed, strict=True):
+        for u, transcript, was_drafted, was_packed in zip(live, transcripts, drafted, packed, strict=True):
             t = u.takes[-1]
-            t.transcript, t.packed = transcript, bool(was_packed)
+            t.transcript, t.drafted, t.packed = transcript, was_drafted, was_packed
             if transcript is None:
                 t.problem, t.detail = "asr_failed", u.label
                 if last:
                     self._give_up(group_of[id(u)], u)
             else:
                 self._score(u, t)
+
+    def _transcribe(self, live: list[Utterance]) -> tuple[list[str | None], list[bool], list[bool]]:
+        """Transcripts of the live takes, and per take whether it is a kept draft, and whether it was packed.
+
+        With `asr_draft` and a verifier that drafts, a draft matching the spoken form word for word is kept;
+        every other take is transcribed in full, so a decision differs from full transcription only where the
+        draft heard every word and the full transcription did not."""
+        audios = [u.takes[-1].audio for u in live]
+        transcripts: list[str | None] = [None] * len(live)
+        drafted = [False] * len(live)
+        if live and self.config.asr_draft and not lacks(self.asr, Drafter):
+            for i, (u, draft) in enumerate(zip(live, self.asr.draft(audios), strict=True)):
+                if draft is not None and wer(u.spoken, draft) == 0:
+                    transcripts[i], drafted[i] = draft, True
+        rest = [i for i in range(len(live)) if not drafted[i]]
+        full = self.asr.transcribe([audios[i] for i in rest]) if rest else []
+        packed_rest = getattr(self.asr, "last_packed", None)  # engines that pack short clips into one window say so
+        if not isinstance(packed_rest, list | tuple) or len(packed_rest) != len(rest):
+            packed_rest = [False] * len(rest)
+        packed = [False] * len(live)
+        for i, transcript, was_packed in zip(rest, full, packed_rest, strict=True):
+            transcripts[i], packed[i] = transcript, bool(was_packed)
+        return transcripts, drafted, packed
 
     def _give_up(self, group: list[Utterance], u: Utterance) -> None:
         """The last take of `u` failed: its owner fails, unless an earlier round of its group is usable."""
@@ -346,6 +370,7 @@ class Speaker:
             "voice_seed": u.voice.seed,
             "asr": self.asr_name(),
             "packed": t.packed,
+            "drafted": t.drafted,
             "snr_db": u.voice.options.get("snr_db"),
             "attempts": [take.summary() for take in u.takes],
             **(u.extra or {}),

@@ -39,6 +39,7 @@ def speech_schema(**extra: Any) -> list[dict[str, Any]]:
         "voice_seed": "int64",
         "asr": "string",
         "packed": "bool",
+        "drafted": "bool",
         "snr_db": "float64",
         "attempts": [_TAKE_FIELDS],
     }

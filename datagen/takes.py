@@ -27,6 +27,7 @@ class Take:
     transcript: str | None = None
     wer: float | None = None
     mos: MosScores | None = None
+    drafted: bool = False  # the transcript is the verifier's word-perfect draft (`Drafter`)
     packed: bool = False
     problem: str = ""  # a reason (tts_failed, audio_too_long, asr_failed, wer_above_retry, mos_below_retry)
     detail: str = ""

@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from datagen.backends.packing import SpecialTokens, Window, clip_limits, pack_audio, plan_windows, read_clip
+from datagen.backends.packing import (
+    SpecialTokens,
+    Window,
+    clip_limits,
+    length_groups,
+    pack_audio,
+    plan_windows,
+    read_clip,
+)
 
 
 @pytest.mark.parametrize(
@@ -165,3 +173,18 @@ def test_faster_whisper_without_pack_transcribes_one_by_one():
     asr.settings = asr.settings.model_copy(update={"pack": False})
     assert asr.transcribe([_clip(0.1), _clip(0.2), _clip(0.0, 0.0)]) == ["w10", "w20", ""]
     assert asr.last_packed == [False] * 3 and model.calls == ["alone", "alone"]
+
+
+@pytest.mark.parametrize(
+    ("lengths", "spread", "groups"),
+    [
+        ({}, 200, []),
+        ({0: 300}, 200, [[0]]),
+        ({0: 350, 1: 100, 2: 250, 3: 900}, 200, [[1, 2], [0], [3]]),  # shortest first; 350 is 250 past 100
+        ({0: 100, 1: 300, 2: 100}, 200, [[0, 2, 1]]),  # ties in key order; 300 - 100 is within the spread
+        ({0: 100, 1: 301}, 200, [[0], [1]]),
+        ({0: 5, 1: 5}, 0, [[0, 1]]),
+    ],
+)
+def test_length_groups(lengths: dict, spread: int, groups: list) -> None:
+    assert length_groups(lengths, spread=spread) == groups

@@ -138,7 +138,7 @@ def test_backends_command_lists_every_engine(capsys: pytest.CaptureFixture[str])
         cls = registry.backend_class(name)
         assert row["usable"] == (cls.unavailable_reason() is None)
         assert row["reason"] == cls.unavailable_reason()
-    assert rows["flite"]["can"] == ["synthesize"] and rows["faster_whisper"]["can"] == ["transcribe"]
+    assert rows["flite"]["can"] == ["synthesize"] and rows["faster_whisper"]["can"] == ["transcribe", "draft"]
     assert rows["phi4"]["can"] == ["transcribe", "generate"] and rows["hf_lm"]["can"] == ["generate", "score"]
     assert rows["fake_tts"]["voices"] == ["alpha", "beta", "gamma"]
     if rows["flite"]["usable"]:

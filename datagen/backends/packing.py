@@ -5,7 +5,8 @@ silence gaps share one window and one encoder pass; then each clip is decoded fr
 timestamp, all clips of the window in one batch. Decoding them apart matters: decoded in one go, each clip's words
 would be conditioned on its neighbours' words (a clip that repeats the previous question is heard "right" because
 the previous one was). A clip's decode is trusted only if it ends with a timestamp inside the clip's slice
-(`read_clip`); anything else is left to a one-by-one transcription. Pure: no model here.
+(`read_clip`); anything else is left to a one-by-one transcription. `length_groups` groups clips of similar
+length, for drafts that share one short window length (`faster_whisper.draft`). Pure: no model here.
 """
 
 from __future__ import annotations
@@ -120,3 +121,15 @@ def clip_limits(window: Window) -> list[tuple[float, float]]:
     starts = [start for start, _end in window.spans]
     untils = [*starts[1:], window.spans[-1][1] + window.gap]
     return list(zip(starts, untils, strict=True))
+
+
+def length_groups(lengths: dict[int, int], *, spread: int) -> list[list[int]]:
+    """The keys of `lengths` in groups of similar length (longest - shortest <= `spread`), shortest first; ties
+    in key order. Drafts share a window per group, so no clip is padded by more than `spread` beyond its margin."""
+    groups: list[list[int]] = []
+    for key in sorted(lengths, key=lambda k: (lengths[k], k)):
+        if groups and lengths[key] - lengths[groups[-1][0]] <= spread:
+            groups[-1].append(key)
+        else:
+            groups.append([key])
+    return groups
