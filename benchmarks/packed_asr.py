@@ -1,4 +1,4 @@
-"""Packed vs one-by-one Whisper transcription of the clips a run verifies: decision agreement, WER, speed-up.
+"""Packed and drafted vs one-by-one Whisper transcription of the clips a run verifies: agreement, WER, speed-up.
 
     python benchmarks/packed_asr.py [--manifest manifests/demo.yaml --manifest manifests/voice_pool.yaml]
                                     [--limit 40] [--seeds 1] [--max-wer 0.2]
@@ -7,6 +7,8 @@ For each manifest the user turns of its input are spoken exactly as a run speaks
 noise), then transcribed by Whisper tiny.en twice, in batches of the step's `batch_size`: one clip at a time,
 and packed (`pack: true`). Prints how often the WER gate (`--max-wer`) decides the same, the WER differences,
 how many clips were packed, and the ASR wall times. Goal for `pack` on by default: agreement >= 99 %.
+Then the default way, `asr_draft`: each clip drafted in a short window, word-perfect drafts kept and every
+other clip transcribed one by one; its agreement with one-by-one, how many went in full, and its ASR time.
 For scale it also prints the noise floor: how often one-by-one agrees with itself when every clip merely starts
 0.1 s later (silence in front), i.e. how stable the reference decision is.
 `--seeds N` speaks the input N times with other seeds (other voices, speeds, noise) for more clips.
@@ -93,7 +95,25 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
     for d, text, a, p, wa, wp in sorted(changed, reverse=True)[:8]:
         print(f"    dWER {d:.2f}  ref {text!r}\n      alone  {wa:.2f} {a!r}\n      packed {wp:.2f} {p!r}")
     print(f"  ASR wall time  alone {t_alone:6.2f} s   packed {t_packed:6.2f} s   speed-up {t_alone / t_packed:.2f}x")
-    return agree, steady, n, t_alone, t_packed
+    # what a run does by default (`asr_draft: true`): short-window drafts, word-perfect ones kept, the rest in full
+    t0 = time.perf_counter()
+    drafts = [d for i in range(0, n, batch) for d in alone_asr.draft(audios[i : i + batch])]
+    perfect = [d is not None and wer(t, d) == 0 for t, d in zip(texts, drafts, strict=True)]
+    rest = [i for i in range(n) if not perfect[i]]
+    confirmed, _, _ = transcribe_batched(alone_asr, [audios[i] for i in rest], batch)
+    t_draft = time.perf_counter() - t0
+    final = dict(zip(rest, confirmed, strict=True))
+    drafted = [drafts[i] if perfect[i] else final[i] for i in range(n)]
+    draft_agree = sum((wer(t, a or "") <= max_wer) == (wer(t, d or "") <= max_wer)
+                      for t, a, d in zip(texts, alone, drafted, strict=True))  # fmt: skip
+    print(
+        f"  drafts (asr_draft): agree {draft_agree}/{n} = {draft_agree / n:.1%}; {n - len(rest)} word-perfect "
+        f"drafts kept, {len(rest)} transcribed in full; ASR {t_draft:6.2f} s, speed-up {t_alone / t_draft:.2f}x"
+    )
+    for i in range(n):
+        if (wer(texts[i], alone[i] or "") <= max_wer) != (wer(texts[i], drafted[i] or "") <= max_wer):
+            print(f"    ref {texts[i]!r}\n      alone {alone[i]!r}\n      draft {drafted[i]!r}")
+    return agree, steady, n, t_alone, t_packed, draft_agree, t_draft
 
 
 def main() -> None:
@@ -109,6 +129,9 @@ def main() -> None:
     print(f"\nall: decisions agree {agree}/{n} = {agree / n:.1%} (one-by-one with itself 0.1 s later: "
           f"{steady / n:.1%}); ASR {alone:.2f} s -> {packed:.2f} s ({alone / packed:.2f}x); "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")  # fmt: skip
+    draft_agree, drafted = sum(t[5] for t in totals), sum(t[6] for t in totals)
+    print(f"all, drafts: decisions agree {draft_agree}/{n} = {draft_agree / n:.1%}; "
+          f"ASR {alone:.2f} s -> {drafted:.2f} s ({alone / drafted:.2f}x)")  # fmt: skip
 
 
 if __name__ == "__main__":

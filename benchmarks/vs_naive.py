@@ -3,11 +3,11 @@
     python benchmarks/vs_naive.py [--manifest manifests/demo.yaml] [--limit 40] [--rounds 2] [--no-pack]
 
 The loop: piper `synthesize_wav` -> faster-whisper tiny.en `transcribe(beam_size=1)` -> jiwer -> one parquet,
-one record after the other. datagen: `datagen run` on the manifest (as shipped, and with the Whisper backend's
-`pack: true` unless `--no-pack`). Each is a fresh process (imports and model loading included, as a user sees
-it), measured whole: wall time and peak RSS from `wait4`. Runs alternate over `--rounds` rounds; medians are
-printed. Goals on 2 cores: datagen <= 0.5x the loop's wall time, peak memory <= 1.2x. On a shared machine the
-figures are noisy: the load average is printed beside them.
+one record after the other. datagen: `datagen run` on the manifest as shipped, with `mos: false` (the loop's work
+and no more), and, unless `--no-pack`, with the Whisper backend's `pack: true`. Each is a fresh process (imports
+and model loading included, as a user sees it), measured whole: wall time and peak RSS from `wait4`. Runs
+alternate over `--rounds` rounds; medians are printed. Goals on 2 cores: datagen <= 0.5x the loop's wall
+time, peak memory <= 1.2x. On a shared machine the figures are noisy: the load average is printed beside them.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         manifests = {"datagen": datagen_manifest(args.manifest, tmp, pack=None)}
+        manifests["no MOS"] = datagen_manifest(args.manifest, tmp, pack=None, mos=False)  # the loop's work, no more
         if not args.no_pack:
             manifests["datagen pack"] = datagen_manifest(args.manifest, tmp, pack=True)
             # the loop's work and no more: no DNSMOS score on each clip
