@@ -90,7 +90,8 @@ class SpeechStep(Step[S]):
     A subclass adds its own backends by extending `backend_refs`; `voices` in stats.json counts the
     `engine:voice` of every utterance in the kept records' `speech` meta, and `speech_quality` the records that
     needed more than one take (`retried`), those of them kept (`rescued`), the extra takes spoken
-    (`resynthesized`) and the DNSMOS time (`mos_seconds`). Synthesis runs in `synthesis` (`datagen.synthesis`: a
+    (`resynthesized`), the kept records' turns whose transcript is a draft (`drafted`) and the DNSMOS time
+    (`mos_seconds`). Synthesis runs in `synthesis` (`datagen.synthesis`: a
     thread, or `tts_workers` processes; None with `pipeline: false`), started at setup and closed at teardown.
     """
 
@@ -129,17 +130,19 @@ class SpeechStep(Step[S]):
         heard = Counter(f"{sp['tts']}:{sp['voice']}" for s in kept for sp in s.meta.get("speech") or [] if sp)
         rescued = sum(_retried(s) for s in kept)  # from the records alone: `datagen filter` reports it too
         retried = rescued + sum(_retried(r.sample) for r in rejected if r.sample is not None)
+        drafted = sum(bool(sp.get("drafted")) for s in kept for sp in s.meta.get("speech") or [] if sp)
         return {
             **super().stats_for_shard(kept, rejected),
             "voices": dict(heard),
             "retried": retried,
             "rescued": rescued,
+            "drafted": drafted,
         }
 
     @classmethod
     def stats_for_run(cls, totals: dict[str, Any]) -> dict[str, Any]:
         entries: dict[str, Any] = {"voices": dict(Counter(totals.get("voices", {})).most_common())}
-        quality = {k: totals[k] for k in ("retried", "rescued", "resynthesized") if k in totals}
+        quality = {k: totals[k] for k in ("retried", "rescued", "resynthesized", "drafted") if k in totals}
         if "mos_seconds" in totals:
             quality["mos_seconds"] = round(totals["mos_seconds"], 3)
         if quality:

@@ -166,6 +166,7 @@ def test_every_mode_writes_the_same_bytes_on_piper_and_whisper(tmp_path: Path, p
         stats = run(load_manifest(write_manifest(tmp_path / f"{mode}.yaml", manifest)))
         assert stats["backend_seconds"]["piper"]["seconds"] > 0 and stats["speech_quality"]["resynthesized"] >= 1
         outs[mode] = _shards(out)
+        drafted = stats["speech_quality"]["drafted"]
     assert outs["thread"] == outs["serial"]
     assert outs["processes"] == outs["serial"]
     spoken = [sp for row in pq.read_table(tmp_path / "serial" / "data").to_pylist() for sp in row["speech"]]
@@ -177,6 +178,7 @@ def test_every_mode_writes_the_same_bytes_on_piper_and_whisper(tmp_path: Path, p
         assert any(sp["drafted"] for sp in spoken) and not any(sp["packed"] for sp in spoken)
         assert all(sp["wer"] == 0.0 for sp in spoken if sp["drafted"])
         assert not all(sp["drafted"] for sp in spoken)  # the loud-noise takes went in full
+    assert drafted == sum(sp["drafted"] for sp in spoken)  # stats.json counts the kept turns' drafts
 
 
 # -- the pipeline overlaps ------------------------------------------------------------------------------------
