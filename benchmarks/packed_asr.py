@@ -1,7 +1,7 @@
 """Packed and drafted vs one-by-one Whisper transcription of the clips a run verifies: agreement, WER, speed-up.
 
     python benchmarks/packed_asr.py [--manifest manifests/demo.yaml --manifest manifests/voice_pool.yaml]
-                                    [--limit 40] [--seeds 1] [--max-wer 0.2]
+                                    [--limit 40] [--seeds 1] [--max-wer 0.2] [--draft-margin 8]
 
 For each manifest the user turns of its input are spoken exactly as a run speaks them (voice draws, speeds,
 noise), then transcribed by Whisper tiny.en twice, in batches of the step's `batch_size`: one clip at a time,
@@ -49,7 +49,9 @@ def shifted(audio: Audio, seconds: float = 0.1) -> Audio:
     return Audio(np.concatenate([np.zeros(int(seconds * audio.sampling_rate), np.float32), wave]), audio.sampling_rate)
 
 
-def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tuple[int, int, int, float, float]:
+def compare(
+    manifest: Path, limit: int | None, seeds: int, max_wer: float, draft_margin: float
+) -> tuple[int, int, int, float, float, int, float]:
     loaded = load_manifest(manifest)
     batch = next(c for c in loaded.steps if hasattr(c, "voices")).batch_size
     clips = []
@@ -57,7 +59,7 @@ def compare(manifest: Path, limit: int | None, seeds: int, max_wer: float) -> tu
         clips += spoken_clips(manifest, limit=limit, seed=loaded.seed + k)
     texts = [t for t, _ in clips]
     audios = [a for _, a in clips]
-    alone_asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=False))
+    alone_asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=False, draft_margin_seconds=draft_margin))
     packed_asr = FasterWhisperTranscriber(FasterWhisperSettings(pack=True))
     alone_asr.setup()
     packed_asr._model = alone_asr._model  # one model for both: the same weights, one load
@@ -122,8 +124,11 @@ def main() -> None:
     p.add_argument("--limit", type=int, default=40, help="records per manifest and seed")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--max-wer", type=float, default=0.2)
+    margin = FasterWhisperSettings().draft_margin_seconds
+    p.add_argument("--draft-margin", type=float, default=margin, help="the backend's draft_margin_seconds")
     args = p.parse_args()
-    totals = [compare(m, args.limit, args.seeds, args.max_wer) for m in args.manifest or DEFAULT_MANIFESTS]
+    manifests = args.manifest or DEFAULT_MANIFESTS
+    totals = [compare(m, args.limit, args.seeds, args.max_wer, args.draft_margin) for m in manifests]
     agree, steady, n = (sum(t[k] for t in totals) for k in range(3))
     alone, packed = sum(t[3] for t in totals), sum(t[4] for t in totals)
     print(f"\nall: decisions agree {agree}/{n} = {agree / n:.1%} (one-by-one with itself 0.1 s later: "
