@@ -138,10 +138,9 @@ def test_whisper_drafts_hear_the_demo_queries_and_confirmation_matches_full_tran
     perfect_draft = [i for i, d in enumerate(drafts) if d is not None and wer(texts[i], d) == 0]
     # the draft earns its keep: it hears most of what the full window hears word for word
     assert len(set(perfect_draft) & set(perfect_full)) >= 0.75 * len(perfect_full) > 0
-    # draft + confirmation: a decision can move only where the draft heard every word
+    # draft + confirmation, as the speech step does: decisions stay those of full transcription, bar a slip or two
     confirmed = [d if i in perfect_draft else f for i, (d, f) in enumerate(zip(drafts, full, strict=True))]
     moved = [i for i in range(len(texts)) if (wer(texts[i], confirmed[i]) <= 0.2) != (wer(texts[i], full[i]) <= 0.2)]
-    assert all(i in perfect_draft for i in moved)
     assert len(moved) <= 2, [(texts[i], full[i], confirmed[i]) for i in moved]
 
 
