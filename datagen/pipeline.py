@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from datagen import registry
@@ -74,8 +75,12 @@ class Pipeline:
         }
         self.steps: list[Step] = [registry.step_class(cfg.step)(cfg, seed=manifest.seed) for cfg in manifest.steps]
         self.source: Source = source if source is not None else open_input(manifest.input)
+        self._read_ahead: tuple[ShardSpec, list[Sample | Rejected], Iterator[list[Any]]] | None = None
         self._ready = False
         self._setup_seconds = 0.0  # reported once, by the first shard after setup
+        # model time and calls counted so far; a shard reports what was spent since the previous one ended, so
+        # synthesis for the upcoming shard, done while this one ran, is counted once, here
+        self._model_mark: dict[str, tuple[float, int]] | None = None
 
     def meta_features(self) -> dict[str, Any]:
         features: dict[str, Any] = dict(self.source.meta_features())
@@ -109,21 +114,35 @@ class Pipeline:
             backend.teardown()
         self._ready = False
 
-    def run_shard(self, shard: ShardSpec, on_progress: Callable[[int, int, int], None] | None = None) -> ShardResult:
+    def run_shard(
+        self,
+        shard: ShardSpec,
+        on_progress: Callable[[int, int, int], None] | None = None,
+        upcoming: ShardSpec | None = None,
+    ) -> ShardResult:
         """`on_progress(read, kept, dropped)` is called per chunk of input records, for a progress bar.
 
         `read` counts input records; `kept` and `dropped` count output records, which differ with fan-out.
+        The first step hears of each chunk (`Step.prefetch`) before the one before it is processed, and of the
+        first chunk of `upcoming` (the shard run next, read now and kept for it) before the last: a speech step
+        synthesizes ahead, so its verifier never waits for TTS between chunks or shards.
         """
         started = time.perf_counter()
         self.setup()
-        backend_before = {name: (b.seconds, b.calls) for name, b in self.backends.items()}
+        backend_before = self._model_mark or self._model_counts()
         result = ShardResult()
         step_seconds: dict[str, float] = defaultdict(float)
         for step in self.steps:
             step.tally.clear()
         chunk_size = max(step.config.batch_size for step in self.steps)
         inputs = 0
-        for chunk in _chunks(self.source.read(shard), chunk_size):
+        for chunk, following in _with_next(self._chunks_of(shard, chunk_size)):
+            if following is None and upcoming is not None:
+                following = self._read_first_chunk(upcoming, chunk_size)
+            if following:
+                t0 = time.perf_counter()
+                self._prefetch([item for item in following if isinstance(item, Sample)])
+                step_seconds[self.steps[0].name] += time.perf_counter() - t0
             inputs += len(chunk)
             rejected_before = len(result.rejected)
             samples: list[Sample] = []
@@ -146,6 +165,39 @@ class Pipeline:
         result.stats["inputs"] = inputs
         self._setup_seconds = 0.0
         return result
+
+    def _model_counts(self) -> dict[str, tuple[float, int]]:
+        return {name: (b.seconds, b.calls) for name, b in self.backends.items()}
+
+    def _chunks_of(self, shard: ShardSpec, size: int) -> Iterator[list[Sample | Rejected]]:
+        """The shard's records in chunks, starting from its first chunk if that was read ahead."""
+        ahead, self._read_ahead = self._read_ahead, None
+        if ahead is not None and ahead[0] == shard:
+            return chain([ahead[1]], ahead[2])
+        return _chunks(self.source.read(shard), size)
+
+    def _read_first_chunk(self, shard: ShardSpec, size: int) -> list[Sample | Rejected] | None:
+        """Read `shard`'s first chunk now, kept for its `run_shard`; None if it cannot be read (its run says why)."""
+        chunks = _chunks(self.source.read(shard), size)
+        try:
+            first = next(chunks, None)
+        except Exception as err:  # a changed or unreadable input: reported by the shard's own run, not this one
+            log.debug("shard %d cannot be read ahead: %r", shard.index, err)
+            return None
+        if first is not None:
+            self._read_ahead = (shard, first, chunks)
+        return first
+
+    def _prefetch(self, samples: Sequence[Sample]) -> None:
+        """Tell the first step what comes next; a hint, so only a backend failure (which stops the run) escapes."""
+        if not samples or not self.steps:
+            return
+        try:
+            self.steps[0].prefetch(samples)
+        except BackendError:
+            raise
+        except Exception as err:  # the step's `process` meets the same problem and isolates the record
+            log.debug("step %s: prefetch failed: %r", self.steps[0].name, err)
 
     def _run_step(self, step: Step, batch: list[Sample]) -> list[Sample | Rejected]:
         """Run a batch; if it raises, run its records one by one so only the bad record is rejected.
@@ -177,13 +229,11 @@ class Pipeline:
         wall: float,
     ) -> dict[str, Any]:
         reasons = Counter(f"{r.step}:{r.reason}" for r in result.rejected)
+        self._model_mark = now = self._model_counts()
         backends = {
-            name: {
-                "seconds": round(b.seconds - backend_before[name][0], 4),
-                "calls": b.calls - backend_before[name][1],
-            }
-            for name, b in self.backends.items()
-            if b.calls > backend_before[name][1]
+            name: {"seconds": round(seconds - backend_before[name][0], 4), "calls": calls - backend_before[name][1]}
+            for name, (seconds, calls) in now.items()
+            if calls > backend_before[name][1]
         }
         steps: dict[str, Any] = self.source.step_figures(result.kept, result.rejected)
         for step in self.steps:
@@ -243,6 +293,16 @@ def numeric_values(metas: list[dict[str, Any]]) -> dict[str, list[float]]:
             if key != "source_index" and isinstance(value, int | float) and not isinstance(value, bool):
                 values[key].append(value)
     return dict(values)
+
+
+def _with_next(items: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
+    """Each item with the one after it (None after the last), read before the item is handed out."""
+    it = iter(items)
+    current = next(it, None)
+    while current is not None:
+        following = next(it, None)
+        yield current, following
+        current = following
 
 
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:

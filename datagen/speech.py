@@ -37,7 +37,7 @@ from datagen.speech_schema import speech_schema as speech_schema
 from datagen.steps import BackendRef, Step, StepConfig
 from datagen.synthesis import SynthesisPool, heard, synthesized, verify_chunks
 from datagen.takes import Take, Utterance, keep_best
-from datagen.voices import VoiceChoice, apply_noise, draw_voice
+from datagen.voices import VoiceChoice, apply_noise, draw_voice, engine_options
 from filters.mos import DnsMos, MosScores
 from filters.mos import unavailable_reason as mos_unavailable
 from filters.wer import wer
@@ -63,7 +63,9 @@ class SpeechConfig(StepConfig):
     asr_draft: bool = Field(
         True, description="verifiers that can draft (faster_whisper): keep word-perfect drafts, transcribe the rest"
     )
-    pipeline: bool = Field(True, description="synthesize the next chunks on a thread while one is verified", **_SPEED)
+    pipeline: bool = Field(
+        True, description="synthesize the next chunks and batches on a thread while one is verified", **_SPEED
+    )
     tts_workers: int = Field(0, ge=0, le=256, description="N > 0: synthesize in N processes (0: in-process)", **_SPEED)
 
     @model_validator(mode="after")
@@ -120,6 +122,19 @@ class SpeechStep(Step[S]):
     def teardown(self) -> None:
         self._close_synthesis()
         super().teardown()
+
+    def prefetch(self, batch: Sequence[Sample]) -> None:
+        """Synthesize `batch`'s first takes on the pool while the current batch is verified (`pipeline: true`)."""
+        if self.synthesis is None:
+            return
+        speaker = Speaker(self.config, self.backends, self.seed, Ledger())  # `process` records the failures
+        takes = [(u.voice.backend, u.spoken, engine_options(u.voice)) for u in self.first_utterances(batch, speaker)]
+        self.synthesis.speak_ahead(takes, self.config.asr_batch)
+
+    def first_utterances(self, batch: Sequence[Sample], speaker: Speaker) -> list[Utterance]:
+        """What `process` speaks first for `batch`, planned as `process` plans it, for `prefetch`; default none
+        (a step whose text comes from its own model calls)."""
+        return []
 
     def _close_synthesis(self) -> None:
         if self.synthesis is not None:

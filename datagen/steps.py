@@ -166,6 +166,11 @@ class Step(Generic[C]):
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         raise NotImplementedError
 
+    def prefetch(self, batch: Sequence[Sample]) -> None:
+        """`batch` comes next: start slow work that depends on nothing else (speech steps synthesize it), so it
+        overlaps this batch's `process`. Only a hint: `process` must return the same whether or not it came, and
+        the pipeline may prefetch a batch it then re-runs record by record. Default: nothing."""
+
     def teardown(self) -> None:
         self.backends = {}
 

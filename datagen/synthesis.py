@@ -11,6 +11,11 @@ verified in the step's thread (one ASR call, WER), chunk after chunk. Synthesis 
   loading them once, at setup; a chunk's part for one backend is cut into up to N pieces, so it is ready sooner.
   A synthesizer with `threads: 0` (piper) gets its process's share of the cores, not every core.
 
+With a pool (thread or processes), a batch's first takes can also be spoken before the batch starts: the pipeline
+tells the step of the next batch (`Step.prefetch`) before verifying this one, and `SynthesisPool.speak_ahead`
+queues them behind this batch's chunks. When the batch asks for the same text in the same voice, it gets that clip.
+A retake of this batch is queued behind them, so it waits for the next batch's first takes.
+
 Hearing (`heard`) runs, with `pipeline` and `mos`, on a second thread one chunk ahead of the verifier, so an
 accelerator waits for neither the TTS nor the DNSMOS; otherwise in line, just before the chunk is verified.
 
@@ -159,6 +164,9 @@ class SynthesisPool:
         self.executor = executor
         self.workers = workers
         self.backends = dict(backends)  # the step's own synthesizers, by manifest name
+        # takes spoken ahead (`speak_ahead`), by (synthesizer, text, voice): the latest batch's and the one before
+        self._ahead: dict[Hashable, tuple[Pending, int]] = {}
+        self._behind: dict[Hashable, tuple[Pending, int]] = {}
 
     @classmethod
     def start(cls, backends: Mapping[str, Any], workers: int, *, label: str) -> SynthesisPool:
@@ -193,7 +201,40 @@ class SynthesisPool:
         """`backends` with each synthesizer of this pool replaced by its `PooledSynthesizer`."""
         return {name: PooledSynthesizer(self, name) if name in self.backends else b for name, b in backends.items()}
 
-    def submit(self, name: str, texts: list[str], voices: list[Voice]) -> Pending:
+    def speak_ahead(self, takes: Sequence[tuple[str, str, Voice]], size: int) -> None:
+        """Start synthesizing the next batch's first takes, (synthesizer, text, voice) each, in calls of `size`.
+
+        `submit` hands them out when the batch asks for the same text and voice: every clip is the same whatever
+        else shares its call (`ItemSynthesizer`), so the output does not change. Takes of the batch before the
+        current one are forgotten (two batches are held at most); queued work is not cancelled, since a batch may be
+        re-run record by record and ask again."""
+        self._behind, self._ahead = self._ahead, {}
+        by_name: dict[str, list[tuple[str, Voice]]] = {}
+        queued: set[Hashable] = set()
+        for name, text, voice in takes:
+            key = _key(name, text, voice)
+            if key in self._behind:  # the same take in the current batch: one synthesis serves both
+                self._ahead[key] = self._behind[key]
+            elif name in self.backends and key not in queued:
+                queued.add(key)
+                by_name.setdefault(name, []).append((text, voice))
+        for name, items in by_name.items():
+            for at in range(0, len(items), size):
+                texts, voices = [t for t, _ in items[at : at + size]], [v for _, v in items[at : at + size]]
+                pending = self.submit(name, texts, voices)
+                for i, (text, voice) in enumerate(zip(texts, voices, strict=True)):
+                    self._ahead.setdefault(_key(name, text, voice), (pending, i))
+
+    def submit(self, name: str, texts: list[str], voices: list[Voice]) -> Pending | Assembled:
+        """`texts` spoken by synthesizer `name`, reusing what `speak_ahead` started for the same text and voice."""
+        found = [self._ahead.get(k) or self._behind.get(k) for k in map(_key, [name] * len(texts), texts, voices)]
+        if not any(found):
+            return self._start(name, texts, voices)
+        missing = [i for i, hit in enumerate(found) if hit is None]
+        fresh = self._start(name, [texts[i] for i in missing], [voices[i] for i in missing]) if missing else None
+        return Assembled(found, fresh)
+
+    def _start(self, name: str, texts: list[str], voices: list[Voice]) -> Pending:
         try:
             if not self.workers:
                 return Pending(self, name, [self.executor.submit(self.backends[name].synthesize, texts, voices)])
@@ -210,16 +251,27 @@ class SynthesisPool:
 
     def close(self) -> None:
         """Stop the thread or processes: queued work is dropped, running work finishes, processes are joined."""
+        self._ahead, self._behind = {}, {}
         self.executor.shutdown(wait=True, cancel_futures=True)
 
 
+def _key(name: str, text: str, voice: Voice) -> Hashable:
+    return name, text, repr(voice)  # a voice's options are a dict: its repr stands for it
+
+
 class Pending:
-    """Synthesis handed to a pool: `result()` waits for it; `cancel()` drops what has not started."""
+    """Synthesis handed to a pool: `result()` waits for it (and keeps it); `cancel()` drops what has not started."""
 
     def __init__(self, pool: SynthesisPool, name: str, futures: list[Future[Any]]) -> None:
         self.pool, self.name, self.futures = pool, name, futures
+        self._result: list[Audio | None] | None = None
 
     def result(self) -> list[Audio | None]:
+        if self._result is None:
+            self._result = self._gather()
+        return self._result
+
+    def _gather(self) -> list[Audio | None]:
         out: list[Audio | None] = []
         for future in self.futures:
             try:
@@ -239,6 +291,22 @@ class Pending:
         wait_for(self.futures)
 
 
+class Assembled:
+    """A call's clips, some spoken ahead (`found`: a `Pending` and the clip's index in it), the rest in `fresh`."""
+
+    def __init__(self, found: list[tuple[Pending, int] | None], fresh: Pending | None) -> None:
+        self.found, self.fresh = found, fresh
+
+    def result(self) -> list[Audio | None]:
+        rest = iter(self.fresh.result() if self.fresh else [])
+        return [next(rest) if hit is None else hit[0].result()[hit[1]] for hit in self.found]
+
+    def cancel(self) -> None:
+        """Only the fresh part is this call's own: what was spoken ahead stays for whoever asks for it next."""
+        if self.fresh is not None:
+            self.fresh.cancel()
+
+
 class PooledSynthesizer:
     """A step's synthesizer whose calls run in the step's `SynthesisPool`; everything else is the backend's own."""
 
@@ -250,7 +318,7 @@ class PooledSynthesizer:
             raise AttributeError(attr)
         return getattr(self._pool.backends[self._name], attr)
 
-    def submit_synthesis(self, texts: list[str], voices: list[Voice]) -> Pending:
+    def submit_synthesis(self, texts: list[str], voices: list[Voice]) -> Pending | Assembled:
         return self._pool.submit(self._name, texts, voices)
 
     def synthesize(self, texts: list[str], voices: list[Voice]) -> list[Audio | None]:

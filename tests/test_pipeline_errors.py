@@ -109,7 +109,7 @@ def test_a_broken_contract_is_not_retried_by_the_local_executor(
 ) -> None:
     calls: list[int] = []
 
-    def lose_everything(self: Pipeline, shard: ShardSpec, on_progress: Any = None) -> Any:
+    def lose_everything(self: Pipeline, shard: ShardSpec, on_progress: Any = None, upcoming: Any = None) -> Any:
         calls.append(shard.index)
         raise ContractError("step scripted lost 4 record(s) without a reject")
 

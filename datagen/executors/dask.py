@@ -65,6 +65,7 @@ def run_shard_task(
     The cache key includes the input's fingerprint: a long-lived worker must not serve a changed input from the
     records its cached source already parsed.
     """
+    from datagen.allocator import keep_large_buffers
     from datagen.manifest import validate_manifest
     from datagen.pipeline import Pipeline
 
@@ -73,6 +74,7 @@ def run_shard_task(
     with _PIPELINE_LOCK:
         if key not in _PIPELINES:  # a new manifest or input: free the previous one's models first (one per worker)
             evict_pipelines()
+            keep_large_buffers()
             _PIPELINES[key] = Pipeline(validate_manifest(manifest_data))
         try:
             return commit_shard(_PIPELINES[key], OutputDir(Path(root), split), shard)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from datagen.allocator import keep_large_buffers
 from datagen.backends.base import BackendError
 from datagen.executors.progress import RunProgress
 from datagen.pipeline import Pipeline
@@ -21,9 +22,11 @@ RETRYABLE_ERRORS = (OSError, RuntimeError)  # a disk or device hiccup may pass; 
 FATAL_ERRORS = (BackendError, ContractError)  # never retried: a missing model stays missing, a bug stays a bug
 
 
-def commit_shard(pipeline: Pipeline, out: OutputDir, shard: ShardSpec, on_progress: Any = None) -> dict[str, Any]:
-    """Process one shard and commit it exactly once (the marker is written last)."""
-    result = pipeline.run_shard(shard, on_progress)
+def commit_shard(
+    pipeline: Pipeline, out: OutputDir, shard: ShardSpec, on_progress: Any = None, upcoming: ShardSpec | None = None
+) -> dict[str, Any]:
+    """Process one shard and commit it exactly once (the marker is written last); `upcoming` runs next."""
+    result = pipeline.run_shard(shard, on_progress, upcoming)
     stats = {**result.stats, "input_digest": shard.digest}  # a resume redoes the shard if its input changed
     out.commit(shard.index, shard.count, result.kept, result.rejected, pipeline.meta_features(), stats)
     return stats
@@ -38,12 +41,13 @@ class LocalExecutor:
         with RunProgress(out, plan, enabled=self.progress) as progress:
             if not progress.todo:
                 return
+            keep_large_buffers()
             pipeline = Pipeline(manifest)
             try:
-                for shard in progress.todo:
+                for shard, upcoming in zip(progress.todo, [*progress.todo[1:], None], strict=True):
                     for attempt in range(self.retries + 1):
                         try:
-                            commit_shard(pipeline, out, shard, progress)
+                            commit_shard(pipeline, out, shard, progress, upcoming)
                             break
                         except RETRYABLE_ERRORS as err:
                             if attempt == self.retries:

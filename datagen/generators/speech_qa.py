@@ -91,24 +91,32 @@ class SpeechQA(SpeechStep[SpeechQAConfig]):
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()
         speaker = Speaker(self.config, self.backends, self.seed, ledger, self.tally)
-        planned: dict[int, tuple[Utterance, int]] = {}  # batch index -> (question utterance, answer turn)
+        planned = self._plan(batch, speaker)
+        speaker.run([u for u, _ in planned.values()])
+        answers = self._answers(batch, planned, ledger)
+        return ledger.emit(self, batch, lambda i, s: self._assemble(s, *planned[i], answers.get(i), speaker))
+
+    def first_utterances(self, batch: Sequence[Sample], speaker: Speaker) -> list[Utterance]:
+        return [u for u, _ in self._plan(batch, speaker).values()]
+
+    def _plan(self, batch: Sequence[Sample], speaker: Speaker) -> dict[int, tuple[Utterance, int]]:
+        """Batch index -> (question utterance, answer turn); a record without both is in the speaker's ledger."""
+        planned: dict[int, tuple[Utterance, int]] = {}
         for i, sample in enumerate(batch):
             users = sample.user_turns()
             if not users:
-                ledger.fail(i, "empty_text", "no user turn (question)")
+                speaker.ledger.fail(i, "empty_text", "no user turn (question)")
                 continue
             q = users[0]
             after = range(q + 1, len(sample.messages))
             answer = next((t for t in after if sample.messages[t].role == "assistant"), None)
             if answer is None or not sample.messages[answer].content.strip():
-                ledger.fail(i, "missing_answer", "no assistant turn after the question")
+                speaker.ledger.fail(i, "missing_answer", "no assistant turn after the question")
                 continue
             u = speaker.plan(i, sample.id, q, strip_tags(sample.messages[q].content), check_language=True)
             if u is not None:
                 planned[i] = (u, answer)
-        speaker.run([u for u, _ in planned.values()])
-        answers = self._answers(batch, planned, ledger)
-        return ledger.emit(self, batch, lambda i, s: self._assemble(s, *planned[i], answers.get(i), speaker))
+        return planned
 
     def _answers(
         self, batch: Sequence[Sample], planned: dict[int, tuple[Utterance, int]], ledger: Ledger

@@ -134,7 +134,7 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         """Owners in the ledger: `i` for passage `i` of the batch, `(i, k)` for its k-th question/answer pair."""
         ledger = Ledger()
         speaker = Speaker(self.config, self.backends, self.seed, ledger, self.tally)
-        passages = {i: p for i, s in enumerate(batch) if (p := self._plan(i, s, speaker))}
+        passages = self._passages(batch, speaker)
         speaker.run([u for p in passages.values() for u in p.chunks])
         if self.config.max_wer is not None:
             for i in ledger.live(passages):
@@ -157,6 +157,12 @@ class SpokenPassageQA(SpeechStep[SpokenPassageQAConfig]):
         return ledger.emit(self, batch, lambda i, sample: self._emit(sample, passages[i], speaker), heard)
 
     # -- stages ---------------------------------------------------------------------------------------------
+
+    def first_utterances(self, batch: Sequence[Sample], speaker: Speaker) -> list[Utterance]:
+        return [u for p in self._passages(batch, speaker).values() for u in p.chunks]
+
+    def _passages(self, batch: Sequence[Sample], speaker: Speaker) -> dict[int, _Passage]:
+        return {i: p for i, s in enumerate(batch) if (p := self._plan(i, s, speaker))}
 
     def _plan(self, i: int, sample: Sample, speaker: Speaker) -> _Passage | None:
         cfg = self.config

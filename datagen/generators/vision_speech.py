@@ -33,21 +33,29 @@ class VisionSpeech(SpeechStep[VisionSpeechConfig]):
     def process(self, batch: Sequence[Sample]) -> list[Sample | Rejected]:
         ledger = Ledger()
         speaker = Speaker(self.config, self.backends, self.seed, ledger, self.tally)
+        planned = self._plan(batch, speaker)
+        speaker.run([u for mine in planned.values() for u in mine])
+        return ledger.emit(self, batch, lambda i, sample: self._assemble(sample, planned[i], speaker))
+
+    def first_utterances(self, batch: Sequence[Sample], speaker: Speaker) -> list[Utterance]:
+        return [u for mine in self._plan(batch, speaker).values() for u in mine]
+
+    def _plan(self, batch: Sequence[Sample], speaker: Speaker) -> dict[int, list[Utterance]]:
+        """The turns to speak, by batch index; a record with nothing speakable is in the speaker's ledger."""
         planned: dict[int, list[Utterance]] = {}
         for i, sample in enumerate(batch):
             turns = sample.user_turns()[: 1 if self.config.turns == "first" else None]
             if not turns:
-                ledger.fail(i, "empty_text", "no user turn to speak")
+                speaker.ledger.fail(i, "empty_text", "no user turn to speak")
             mine: list[Utterance] = []
             for turn in turns:
                 u = speaker.plan(i, sample.id, turn, strip_tags(sample.messages[turn].content))
                 if u is None:
                     break
                 mine.append(u)
-            if i not in ledger:
+            if i not in speaker.ledger:
                 planned[i] = mine
-        speaker.run([u for mine in planned.values() for u in mine])
-        return ledger.emit(self, batch, lambda i, sample: self._assemble(sample, planned[i], speaker))
+        return planned
 
     def _assemble(self, sample: Sample, utterances: list[Utterance], speaker: Speaker) -> Sample:
         messages = list(sample.messages)
