@@ -112,6 +112,7 @@ class Pipeline:
             step.teardown()
         for backend in self.backends.values():
             backend.teardown()
+        self._read_ahead = None
         self._ready = False
 
     def run_shard(

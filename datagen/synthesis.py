@@ -227,12 +227,18 @@ class SynthesisPool:
 
     def submit(self, name: str, texts: list[str], voices: list[Voice]) -> Pending | Assembled:
         """`texts` spoken by synthesizer `name`, reusing what `speak_ahead` started for the same text and voice."""
-        found = [self._ahead.get(k) or self._behind.get(k) for k in map(_key, [name] * len(texts), texts, voices)]
+        found = [self._spoken_ahead(_key(name, text, voice)) for text, voice in zip(texts, voices, strict=True)]
         if not any(found):
             return self._start(name, texts, voices)
         missing = [i for i, hit in enumerate(found) if hit is None]
         fresh = self._start(name, [texts[i] for i in missing], [voices[i] for i in missing]) if missing else None
         return Assembled(found, fresh)
+
+    def _spoken_ahead(self, key: Hashable) -> tuple[Pending, int] | None:
+        """The clip spoken ahead for `key`, unless its call failed: a batch re-run record by record after a failed
+        call must get fresh calls, so that only the record that broke it fails again."""
+        hit = self._ahead.get(key) or self._behind.get(key)
+        return None if hit is None or hit[0].failed else hit
 
     def _start(self, name: str, texts: list[str], voices: list[Voice]) -> Pending:
         try:
@@ -270,6 +276,11 @@ class Pending:
         if self._result is None:
             self._result = self._gather()
         return self._result
+
+    @property
+    def failed(self) -> bool:
+        """The call raised or was cancelled (so far: one still running has not failed yet)."""
+        return any(f.done() and (f.cancelled() or f.exception() is not None) for f in self.futures)
 
     def _gather(self) -> list[Audio | None]:
         out: list[Audio | None] = []

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from datagen.backends.base import BackendError, Voice
@@ -19,6 +20,7 @@ from datagen.manifest import load_manifest
 from datagen.pipeline import Pipeline
 from datagen.readers import Plan, ShardSpec, Source, open_input
 from datagen.records import Message, Rejected, Sample
+from datagen.run import run as run_manifest
 from datagen.steps import Step, StepConfig
 from datagen.synthesis import SynthesisPool
 from datagen.testing import fake_manifest, write_manifest, write_swift_dataset
@@ -223,3 +225,33 @@ def test_model_time_spent_ahead_is_counted_once_over_the_shards(tmp_path: Path) 
     finally:
         pipeline.teardown()
     assert sum(s["kept"] for s in stats) == 10
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    return pq.read_table(path).to_pylist()
+
+
+@pytest.mark.parametrize("pipeline", [True, False], ids=["ahead", "in-line"])
+def test_a_call_that_raises_fails_only_the_record_that_broke_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipeline: bool
+) -> None:
+    """A synthesizer call that raises (not one clip that fails) fails its batch; the pipeline re-runs the batch
+    record by record. Spoken ahead, the failed call must not be handed out again to the re-run records."""
+    speak = FakeSynthesizer.synthesize
+
+    def brittle(self: FakeSynthesizer, texts: list[str], voices: list[Voice]) -> list[Any]:
+        if any("boom" in t for t in texts):
+            raise RuntimeError("the engine choked on a text")
+        return speak(self, texts, voices)
+
+    monkeypatch.setattr(FakeSynthesizer, "synthesize", brittle)
+    data = write_swift_dataset(tmp_path / "data", n=9)
+    lines = data.read_text().splitlines()
+    lines[4] = lines[4].replace("How many red circles", "Say boom, how many red circles")  # shard 1 of 3
+    data.write_text("\n".join(lines) + "\n")
+    spec = fake_manifest(data, tmp_path / "out", shard_size=3)
+    spec["steps"][0]["pipeline"] = pipeline
+    stats = run_manifest(load_manifest(write_manifest(tmp_path / "m.yaml", spec)))
+    assert stats["kept"] == 8 and stats["dropped"] == {"vision_speech:step_error": 1}
+    rejects = [r for p in sorted((tmp_path / "out" / "rejects").glob("*.parquet")) for r in read_rows(p)]
+    assert [(r["id"], r["reason"]) for r in rejects] == [("rec-0004", "step_error")]
