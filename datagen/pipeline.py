@@ -124,9 +124,10 @@ class Pipeline:
         """`on_progress(read, kept, dropped)` is called per chunk of input records, for a progress bar.
 
         `read` counts input records; `kept` and `dropped` count output records, which differ with fan-out.
-        The first step hears of each chunk (`Step.prefetch`) before the one before it is processed, and of the
+        The first step hears of each chunk (`Step.prefetch`) before the chunk ahead of it is processed, and of the
         first chunk of `upcoming` (the shard run next, read now and kept for it) before the last: a speech step
-        synthesizes ahead, so its verifier never waits for TTS between chunks or shards.
+        synthesizes ahead, so its verifier never waits for TTS between chunks or shards. A chunk it did not hear
+        of that way (a shard's first, unless read ahead) it hears of just before the next, so it is spoken first.
         """
         started = time.perf_counter()
         self.setup()
@@ -137,13 +138,15 @@ class Pipeline:
             step.tally.clear()
         chunk_size = max(step.config.batch_size for step in self.steps)
         inputs = 0
-        for chunk, following in _with_next(self._chunks_of(shard, chunk_size)):
+        chunks, told = self._chunks_of(shard, chunk_size)
+        for chunk, following in _with_next(chunks):
             if following is None and upcoming is not None:
                 following = self._read_first_chunk(upcoming, chunk_size)
-            if following:
-                t0 = time.perf_counter()
-                self._prefetch([item for item in following if isinstance(item, Sample)])
-                step_seconds[self.steps[0].name] += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            for ahead in ([] if told else [chunk]) + ([following] if following else []):
+                self._prefetch([item for item in ahead if isinstance(item, Sample)])
+            step_seconds[self.steps[0].name] += time.perf_counter() - t0
+            told = following is not None
             inputs += len(chunk)
             rejected_before = len(result.rejected)
             samples: list[Sample] = []
@@ -170,12 +173,12 @@ class Pipeline:
     def _model_counts(self) -> dict[str, tuple[float, int]]:
         return {name: (b.seconds, b.calls) for name, b in self.backends.items()}
 
-    def _chunks_of(self, shard: ShardSpec, size: int) -> Iterator[list[Sample | Rejected]]:
-        """The shard's records in chunks, starting from its first chunk if that was read ahead."""
+    def _chunks_of(self, shard: ShardSpec, size: int) -> tuple[Iterator[list[Sample | Rejected]], bool]:
+        """The shard's records in chunks, and whether the first was read ahead (so the first step heard of it)."""
         ahead, self._read_ahead = self._read_ahead, None
         if ahead is not None and ahead[0] == shard:
-            return chain([ahead[1]], ahead[2])
-        return _chunks(self.source.read(shard), size)
+            return chain([ahead[1]], ahead[2]), True
+        return _chunks(self.source.read(shard), size), False
 
     def _read_first_chunk(self, shard: ShardSpec, size: int) -> list[Sample | Rejected] | None:
         """Read `shard`'s first chunk now, kept for its `run_shard`; None if it cannot be read (its run says why)."""

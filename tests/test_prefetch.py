@@ -181,7 +181,7 @@ def test_the_first_step_hears_of_each_chunk_and_the_next_shard_before_the_one_ah
     pipeline, source, (s0, s1, s2) = _spied(tmp_path, spy)
     kept = [pipeline.run_shard(s0, upcoming=s1), pipeline.run_shard(s1, upcoming=s2), pipeline.run_shard(s2)]
     assert spy.log == [
-        ("prefetch", [2, 3]), ("process", [0, 1]),
+        ("prefetch", [0, 1]), ("prefetch", [2, 3]), ("process", [0, 1]),  # the first chunk is queued first
         ("prefetch", [4, 5]), ("process", [2, 3]),  # the next shard's first chunk, read now
         ("prefetch", [6, 7]), ("process", [4, 5]),
         ("prefetch", [8, 9]), ("process", [6, 7]),
