@@ -143,8 +143,10 @@ class Pipeline:
             if following is None and upcoming is not None:
                 following = self._read_first_chunk(upcoming, chunk_size)
             t0 = time.perf_counter()
-            for ahead in ([] if told else [chunk]) + ([following] if following else []):
-                self._prefetch([item for item in ahead if isinstance(item, Sample)])
+            if not told:  # nothing spoke this chunk ahead (a shard's first): queued before the next one
+                self._prefetch(chunk)
+            if following:
+                self._prefetch(following)
             step_seconds[self.steps[0].name] += time.perf_counter() - t0
             told = following is not None
             inputs += len(chunk)
@@ -192,9 +194,10 @@ class Pipeline:
             self._read_ahead = (shard, first, chunks)
         return first
 
-    def _prefetch(self, samples: Sequence[Sample]) -> None:
+    def _prefetch(self, chunk: Sequence[Sample | Rejected]) -> None:
         """Tell the first step what comes next; a hint, so only a backend failure (which stops the run) escapes."""
-        if not samples or not self.steps:
+        samples = [item for item in chunk if isinstance(item, Sample)]
+        if not samples:
             return
         try:
             self.steps[0].prefetch(samples)

@@ -221,7 +221,7 @@ class SynthesisPool:
         for name, items in by_name.items():
             for at in range(0, len(items), size):
                 texts, voices = [t for t, _ in items[at : at + size]], [v for _, v in items[at : at + size]]
-                pending = self.submit(name, texts, voices)
+                pending = self._start(name, texts, voices)
                 for i, (text, voice) in enumerate(zip(texts, voices, strict=True)):
                     self._ahead.setdefault(_key(name, text, voice), (pending, i))
 
