@@ -77,3 +77,24 @@ def test_one_model_window_per_nine_seconds(seconds: float, windows: int) -> None
     cut = _windows(wave)
     assert len(cut) == windows and all(w.size == WINDOW for w in cut)
     assert cut[0][0] == 0 and cut[-1][-1] == (wave[-1] if wave.size >= WINDOW else wave[(WINDOW - 1) % wave.size])
+
+
+@pytest.mark.embedded
+def test_our_sessions_score_exactly_as_speechmos_own(clean_speech: Audio) -> None:
+    """`DnsMos` builds speechmos's two sessions itself, with idle threads that sleep: the scores must not move."""
+    import importlib.util
+    from pathlib import Path
+
+    pytest.importorskip("speechmos")
+    from speechmos.dnsmos import DNSMOS
+
+    from datagen.records import resample
+    from filters.mos import RATE, _windows
+
+    models = Path(importlib.util.find_spec("speechmos").origin).parent / "dnsmos_models"
+    stock = DNSMOS(str(models / "sig_bak_ovr.onnx"), str(models / "model_v8.onnx"))
+    (window,) = _windows(resample(clean_speech.array, clean_speech.sampling_rate, RATE))
+    ours = DnsMos._loaded()
+    assert ours(window, RATE, False) == stock(window, RATE, False)
+    for session in (ours.onnx_sess, ours.p808_onnx_sess):
+        assert session.get_session_options().get_session_config_entry("session.intra_op.allow_spinning") == "0"
