@@ -89,7 +89,7 @@ class DnsMos:
 
 def _session(path: Path) -> Any:
     """speechmos's sessions, but with idle threads that sleep: DNSMOS runs beside the synthesizer and the verifier,
-    and spinning threads took their cores (the demo as shipped: 3 CPU-s and 1.5 s of 28 on 2 cores)."""
+    and spinning threads took their cores (the demo as shipped: ~2.5 CPU-s and 1.3 s of 29 on 2 cores)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
