@@ -26,6 +26,7 @@ import numpy as np
 from datagen.backends.faster_whisper import FasterWhisperSettings, FasterWhisperTranscriber
 from datagen.manifest import load_manifest
 from datagen.records import Audio
+from datagen.speech import trusted_draft
 from datagen.testing import spoken_clips
 from filters.wer import wer
 
@@ -100,7 +101,7 @@ def compare(
     # what a run does by default (`asr_draft: true`): short-window drafts, word-perfect ones kept, the rest in full
     t0 = time.perf_counter()
     drafts = [d for i in range(0, n, batch) for d in alone_asr.draft(audios[i : i + batch])]
-    perfect = [d is not None and wer(t, d) == 0 for t, d in zip(texts, drafts, strict=True)]
+    perfect = [trusted_draft(t, d) for t, d in zip(texts, drafts, strict=True)]
     rest = [i for i in range(n) if not perfect[i]]
     confirmed, _, _ = transcribe_batched(alone_asr, [audios[i] for i in rest], batch)
     t_draft = time.perf_counter() - t0

@@ -328,7 +328,7 @@ class Speaker:
         drafted = [False] * len(live)
         if live and self.config.asr_draft and not lacks(self.asr, Drafter):
             for i, (u, draft) in enumerate(zip(live, self.asr.draft(audios), strict=True)):
-                if draft is not None and wer(u.spoken, draft) == 0:
+                if trusted_draft(u.spoken, draft):
                     transcripts[i], drafted[i] = draft, True
         rest = [i for i in range(len(live)) if not drafted[i]]
         full = self.asr.transcribe([audios[i] for i in rest]) if rest else []
@@ -393,6 +393,11 @@ class Speaker:
             "attempts": [take.summary() for take in u.takes],
             **(u.extra or {}),
         }
+
+
+def trusted_draft(spoken: str, draft: str | None) -> bool:
+    """A draft is kept only word for word (normalized WER 0): anything else is transcribed in full."""
+    return draft is not None and wer(spoken, draft) == 0
 
 
 def score_mos(audio: Audio) -> MosScores | None:
