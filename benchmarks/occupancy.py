@@ -20,7 +20,7 @@ latencies times one factor) to 75 % of that measured supply, which shows what th
 suffice (`--no-fit` skips that). The last line is `verifier busy: NN%` of the pipelined design on the last stand-in
 run. Goal: >= 85 % whenever the cores can feed it.
 
-`--mos` runs the step as shipped (`mos: true`): every clip is also rated by DNSMOS on the CPU (~0.2 s of model
+`--mos` runs the step with `mos: true` (off by default): every clip is also rated by DNSMOS on the CPU (~0.2 s of model
 time each), which the pipelined design does one chunk ahead on a thread, the serial one between verifier calls.
 The cores then have to synthesize and rate: the supply is piper's and DNSMOS's rates combined on the same cores.
 """
@@ -175,7 +175,7 @@ def main() -> None:
     parser.add_argument("--asr-batch", type=int, default=8, help="takes per verifier call (asr_batch)")
     parser.add_argument("--workers", type=int, default=0, help="tts_workers (default: sized to the machine)")
     parser.add_argument("--no-fit", action="store_true", help="no second run on a stand-in the cores can feed")
-    parser.add_argument("--mos", action="store_true", help="score every clip with DNSMOS (mos: true, as shipped)")
+    parser.add_argument("--mos", action="store_true", help="score every clip with DNSMOS (mos: true; off by default)")
     args = parser.parse_args()
 
     from datagen.backends.piper import PiperSynthesizer

@@ -55,7 +55,11 @@ class SpeechConfig(StepConfig):
     voices: list[VoiceChoice] = Field(min_length=1, description="the voice pool; each names a synthesizer backend")
     asr: str = Field(description="name of the transcriber backend that verifies the speech")
     max_audio_seconds: float = Field(30.0, gt=0, description="longer audio is dropped (audio_too_long)")
-    mos: bool = Field(True, description="score every spoken turn with DNSMOS (needs speechmos); false is faster")
+    mos: bool = Field(
+        False,
+        description="score every take with DNSMOS (needs speechmos); on by itself with retry_min_mos, and a min_mos "
+        "gate scores unrated samples itself",
+    )
     attempts: int = Field(1, ge=1, le=10, description="takes per turn: a failed take is spoken by the next voice")
     retry_max_wer: float | None = Field(None, ge=0, description="a take above this WER is spoken again")
     retry_min_mos: float | None = Field(None, ge=1, le=5, description="a take below this DNSMOS OVRL is spoken again")
@@ -67,6 +71,14 @@ class SpeechConfig(StepConfig):
         True, description="synthesize the next chunks and batches on a thread while one is verified", **_SPEED
     )
     tts_workers: int = Field(0, ge=0, le=256, description="N > 0: synthesize in N processes (0: in-process)", **_SPEED)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mos_when_retries_need_it(cls, data: Any) -> Any:
+        """`retry_min_mos` without `mos` means scoring: a retry threshold on an unscored take could never pass."""
+        if isinstance(data, dict) and "mos" not in data and data.get("retry_min_mos") is not None:
+            return {**data, "mos": True}
+        return data
 
     @model_validator(mode="after")
     def _mos_for_retries(self) -> SpeechConfig:

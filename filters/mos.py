@@ -74,10 +74,14 @@ class DnsMos:
 
     @classmethod
     def score(cls, array: np.ndarray, sampling_rate: int) -> MosScores | None:
-        """Scores of one mono clip; None when there is nothing to rate (empty, silent or non-finite audio)."""
+        """Scores of one mono clip; None when there is nothing to rate (empty, silent or non-finite audio, or no
+        positive sampling rate)."""
+        if not isinstance(sampling_rate, int | np.integer) or sampling_rate <= 0:
+            return None
         wave = np.asarray(array, dtype=np.float32).reshape(-1)
         if wave.size == 0 or not np.isfinite(wave).all() or not np.abs(wave).max() > 0:
             return None
+        wave = wave[: int(MAX_SECONDS * sampling_rate)]  # cut before resampling: an hour-long clip costs a minute's
         if sampling_rate != RATE:
             wave = resample(wave, sampling_rate, RATE)
         wave = np.clip(wave[: int(MAX_SECONDS * RATE)], -1.0, 1.0)

@@ -66,6 +66,27 @@ def test_mos_section_from_a_run_with_retries(tmp_path: Path, monkeypatch: pytest
     assert 'id="mos"' in page and 'alt="MOS vs WER"' in page and "fake_tts:alpha" in page
 
 
+def test_mos_section_from_a_gate_that_rated_unscored_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mos: false` (the default) and a `min_mos` gate: records carry the gate's score, turns none."""
+    from filters.mos import DnsMos
+
+    monkeypatch.setattr(DnsMos, "score", classmethod(lambda cls, array, rate: fake_mos(Audio(array, rate))))
+    data = write_swift_dataset(tmp_path / "data", n=12)
+    out = tmp_path / "out"
+    spec = fake_manifest(data, out, asr={"word_error_rate": 0.1})
+    spec["steps"][0]["voices"] = [{"tts": "tts", "voice": "alpha", "speed": [0.6, 1.4]}]
+    spec["steps"].append({"step": "min_mos", "min_mos": 2.4})
+    stats = run(load_manifest(write_manifest(tmp_path / "m.yaml", spec)))
+    audit = build_audit(out, voice_clips=0)
+    section = audit.report["mos"]
+    assert section["turns"] == 0 and section["voices"] == [] and audit.turns["mos"].isna().all()
+    reached = stats["kept"] + stats["dropped"].get("min_mos:mos_below_min", 0)
+    assert section["records"] == stats["min_mos"]["rated"] == reached > stats["kept"] > 0  # some rated, some dropped
+    assert section["yield_by_min_mos"][0]["kept"] == stats["kept"]
+    page = write_report(out, tmp_path / "report.html", voice_clips=0).read_text()
+    assert f"{reached} records rated by DNSMOS" in page and "No DNSMOS scores" not in page
+
+
 @pytest.mark.parametrize(
     "turns",
     [

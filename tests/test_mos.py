@@ -53,16 +53,70 @@ def test_nothing_to_rate_is_none(wave: np.ndarray) -> None:
     assert DnsMos.score(wave, 16000) is None
 
 
+@pytest.mark.parametrize("rate", [0, -16000, 16000.0, None])
+def test_no_positive_sampling_rate_is_nothing_to_rate(rate: object) -> None:
+    assert DnsMos.score(np.full(16000, 0.1, np.float32), rate) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.embedded
+def test_a_long_clip_is_rated_on_its_first_minute_cut_before_resampling(clean_speech: Audio) -> None:
+    """Hostile lengths cost a minute's work: the cut comes before resampling, so the score is exactly the first
+    minute's (resampling the whole clip first would also shift the minute's last samples)."""
+    pytest.importorskip("speechmos")
+    rate = clean_speech.sampling_rate
+    assert rate != 16000  # the resampling path is the one under test
+    long = np.tile(clean_speech.array, int(150 * rate / len(clean_speech.array)) + 1)  # 2.5 minutes
+    assert DnsMos.score(long, rate) == DnsMos.score(long[: 60 * rate], rate)
+
+
 @pytest.mark.parametrize(
     ("mos", "reason"),
     [(3.3, None), (2.5, None), (2.49, "mos_below_min"), (1.0, "mos_below_min"), (None, "mos_missing"),
      (math.nan, "mos_missing"), ("3.0", "mos_missing"), (True, "mos_missing")],
 )  # fmt: skip
 def test_min_mos_gate(mos: object, reason: str | None) -> None:
+    """A score is read as it is; a sample without one (and without audio to rate) is dropped, never kept."""
     gate = MinMos(MinMosConfig(min_mos=2.5))
     meta = {} if mos is None else {"mos": mos}
     (out,) = gate.process([Sample(id="a", meta=meta)])
     assert getattr(out, "reason", None) == reason
+
+
+def test_min_mos_gate_reads_a_score_without_rating_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(DnsMos, "score", classmethod(lambda cls, *a: pytest.fail("a scored sample was rated again")))
+    clip = Audio(np.full(8000, 0.1, np.float32), 16000)
+    (out,) = MinMos(MinMosConfig(min_mos=2.5)).process([Sample(id="a", audios=(clip,), meta={"mos": 3.0})])
+    assert out.meta["mos"] == 3.0
+
+
+@pytest.mark.embedded
+def test_min_mos_gate_rates_an_unscored_sample_on_its_own_audio(clean_speech: Audio) -> None:
+    """Unscored (a `mos: false` run, any dataset with audio): the gate rates every clip and keeps the lowest."""
+    pytest.importorskip("speechmos")
+    noisy = _noisy(clean_speech, 0.05)
+    clean_ovrl = DnsMos.score(clean_speech.array, clean_speech.sampling_rate).ovrl
+    noisy_ovrl = DnsMos.score(noisy.array, noisy.sampling_rate).ovrl
+    threshold = (clean_ovrl + noisy_ovrl) / 2
+    gate = MinMos(MinMosConfig(min_mos=threshold))
+    clean_only, with_noisy = gate.process(
+        [Sample(id="clean", audios=(clean_speech,)), Sample(id="mixed", audios=(clean_speech, noisy))]
+    )
+    assert clean_only.meta["mos"] == round(clean_ovrl, 4)
+    assert with_noisy.reason == "mos_below_min" and "(rated here)" in with_noisy.detail
+    assert with_noisy.sample.meta["mos"] == round(noisy_ovrl, 4)  # the lowest clip decides, and is kept as a score
+    assert gate.tally["rated"] == 2
+    silent = Audio(np.zeros(16000, np.float32), 16000)
+    (out,) = gate.process([Sample(id="silent", audios=(clean_speech, silent))])
+    assert out.reason == "mos_missing" and "audio 1: nothing to rate" in out.detail
+
+
+def test_min_mos_gate_without_speechmos_drops_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    import filters.mos_gate as gate_module
+
+    monkeypatch.setattr(gate_module, "unavailable_reason", lambda: "missing Python package speechmos")
+    clip = Audio(np.full(8000, 0.1, np.float32), 16000)
+    (out,) = MinMos(MinMosConfig()).process([Sample(id="a", audios=(clip,))])
+    assert out.reason == "mos_missing" and "missing Python package speechmos" in out.detail
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ def test_the_transcript_is_scored_against_the_spoken_form(text: str, spoken: str
 
 
 def test_every_spoken_turn_carries_its_mos_and_the_sample_its_lowest(fake_mos: None) -> None:
-    sp = _speaker()
+    sp = _speaker(mos=True)
     low_id, high_id = _ids(sp, "low", 1)[0], _ids(sp, "high", 1)[0]
     a, b = sp.plan(0, low_id, 0, "first turn"), sp.plan(0, high_id, 0, "second turn")
     sp.run([a, b])
@@ -121,7 +121,7 @@ def test_speech_summary_mos_is_the_lowest_only_when_every_turn_was_rated(moses: 
 
 def test_mos_true_without_speechmos_fails_at_setup(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(speech, "mos_unavailable", lambda: "missing Python package speechmos: pip install speechmos")
-    step = VisionSpeech(VisionSpeechConfig(voices=[VoiceChoice(tts="low")], asr="asr"), seed=1)
+    step = VisionSpeech(VisionSpeechConfig(voices=[VoiceChoice(tts="low")], asr="asr", mos=True), seed=1)
     with pytest.raises(BackendError, match="mos: true scores speech with DNSMOS, but missing Python package speechmos"):
         step.setup(_backends())
     VisionSpeech(VisionSpeechConfig(voices=[VoiceChoice(tts="low")], asr="asr", mos=False)).setup(_backends())
@@ -130,6 +130,15 @@ def test_mos_true_without_speechmos_fails_at_setup(monkeypatch: pytest.MonkeyPat
 def test_retry_min_mos_needs_mos() -> None:
     with pytest.raises(ValueError, match="retry_min_mos needs mos: true"):
         SpeechConfig(voices=[VoiceChoice(tts="low")], asr="asr", mos=False, retry_min_mos=3.0)
+
+
+def test_takes_are_scored_only_when_asked_or_a_retry_threshold_needs_it() -> None:
+    """DNSMOS costs about as much as the rest of a CPU run: off by default, on with `retry_min_mos` (which cannot
+    work unscored); a `min_mos` gate rates what reaches it unscored."""
+    pool = [VoiceChoice(tts="low")]
+    assert SpeechConfig(voices=pool, asr="asr").mos is False
+    assert SpeechConfig(voices=pool, asr="asr", retry_min_mos=3.0).mos is True
+    assert SpeechConfig(voices=pool, asr="asr", mos=True).mos is True
 
 
 # -- re-synthesis --------------------------------------------------------------------------------------------------

@@ -25,9 +25,13 @@ def min_mos_setting(steps: list[dict[str, Any]]) -> float | None:
 
 
 def mos_section(records: pd.DataFrame, turns: pd.DataFrame, min_mos: float | None) -> dict[str, Any] | None:
-    """None when no spoken turn carries a DNSMOS score (a run with `mos: false`, or not speech data)."""
+    """None when nothing carries a DNSMOS score (`mos: false` and no `min_mos` gate, or not speech data).
+
+    A `min_mos` gate rates an unscored sample as a whole (its lowest clip), so such data has record scores but no
+    turn scores: the yield per threshold still holds, the tables per voice are empty."""
     rated = turns.dropna(subset=["mos"])
-    if rated.empty:
+    rated_records = int(records["mos"].notna().sum()) if "mos" in records else 0
+    if rated.empty and not rated_records:
         return None
     rated = rated.assign(label=rated["tts"].fillna("?").astype(str) + ":" + rated["voice"].fillna("?").astype(str))
 
@@ -48,6 +52,7 @@ def mos_section(records: pd.DataFrame, turns: pd.DataFrame, min_mos: float | Non
     retried_ids = set(takes.loc[takes["takes"] > 1, "id"])
     return {
         "min_mos": min_mos,
+        "records": rated_records,
         "turns": int(len(rated)),
         "voices": rows("label"),
         "engines": rows("tts"),
@@ -87,14 +92,24 @@ def mos_html(
 ) -> str:
     """The section's body; `img`, `table`, `num`, `pct` are the page's own helpers (one look across sections)."""
     if not section:
-        return '<p class="note">No DNSMOS scores in this data (speech steps write them with mos: true).</p>'
+        return (
+            '<p class="note">No DNSMOS scores in this data (speech steps write them with mos: true; a min_mos gate '
+            "rates what reaches it unscored).</p>"
+        )
     plot = mos_wer_plot(turns, section["min_mos"], max_wer)
-    head = (
-        f"<p>{section['turns']} spoken turns rated by DNSMOS (overall quality, 1–5; trained on real recordings, so "
-        "it catches noise, clipping and broken audio rather than judging naturalness). "
-        f"Re-synthesized: {section['retried']} record(s), {section['extra_takes']} extra take(s); "
-        f"<b>{section['rescued']}</b> of them kept (rescued).</p>"
-    )
+    what = "DNSMOS (overall quality, 1–5; trained on real recordings, so it catches noise, clipping and broken audio "
+    what += "rather than judging naturalness)"
+    if section["turns"]:
+        head = (
+            f"<p>{section['turns']} spoken turns rated by {what}. "
+            f"Re-synthesized: {section['retried']} record(s), {section['extra_takes']} extra take(s); "
+            f"<b>{section['rescued']}</b> of them kept (rescued).</p>"
+        )
+    else:
+        head = (
+            f"<p>{section['records']} records rated by {what} at a min_mos gate, each by its lowest clip; scores per "
+            "turn and voice need mos: true in the speech step.</p>"
+        )
     headers = ["", "turns", "mean MOS", "min", "p10", "kept share"]
 
     def body(rows: list[dict[str, Any]]) -> list[list[str]]:
