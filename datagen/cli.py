@@ -279,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_export_parser(sub)
     _add_audit_parsers(sub)
 
-    f = sub.add_parser("filter", help="re-apply filter steps to a finished dataset (no model runs)")
+    f = sub.add_parser("filter", help="re-apply filter steps to a finished dataset (no backends)")
     f.add_argument("dataset", help="output folder of a run")
     f.add_argument("--manifest", required=True, help="curate manifest (YAML): name and filter steps")
     f.add_argument("--out", required=True, help="folder for the filtered dataset")

@@ -98,7 +98,7 @@ def load_curate_manifest(path: str | Path) -> CurateManifest:
     for key in data:
         if key in ("input", "output", "backends"):
             problems.append(
-                f"  {key}: not used by `datagen filter`, which reads DATASET, writes --out and runs no model; remove it"
+                f"  {key}: not used by `datagen filter`, which reads DATASET, writes --out, no backends; remove it"
             )
         elif key not in TOP_KEYS:
             close = difflib.get_close_matches(str(key), TOP_KEYS, n=1)
