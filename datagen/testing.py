@@ -148,10 +148,11 @@ def fake_speech_step_manifest(
 
 
 def spoken_clips(manifest_path: Path, *, limit: int | None = None, seed: int | None = None) -> list[tuple[str, Any]]:
-    """(text, Audio) for each user turn of a speech manifest's input, spoken as its first speech step would.
+    """(spoken text, Audio) for each user turn of a speech manifest's input, spoken as its first speech step would.
 
     Same voice draws, speeds and noise as a run (seeded by the manifest, or `seed`); no transcription. Used to
-    compare ways of transcribing the very clips a run verifies.
+    compare ways of transcribing the very clips a run verifies. The text is the speakable form ("vs." spoken as
+    "versus"): what the voice said, and what a run scores the transcript against.
     """
     from datagen.ledger import Ledger
     from datagen.manifest import load_manifest
@@ -181,7 +182,7 @@ def spoken_clips(manifest_path: Path, *, limit: int | None = None, seed: int | N
                     u = speaker.plan(len(planned), sample.id, turn, strip_tags(sample.messages[turn].content))
                     planned.extend([u] if u else [])
     speaker.run(planned)
-    return [(u.text, u.audio) for u in planned if u.audio is not None and u.owner not in ledger]
+    return [(u.spoken, u.audio) for u in planned if u.audio is not None and u.owner not in ledger]
 
 
 class _NoTranscriber:
