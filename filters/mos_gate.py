@@ -51,7 +51,10 @@ class MinMos(Filter[MinMosConfig]):
             return f"no score, and rating its audio needs DNSMOS: {reason}"
         lowest = math.inf
         for k, audio in enumerate(sample.audios):
-            scores = DnsMos.score(audio.array, audio.sampling_rate) if isinstance(audio, Audio) else None
+            try:
+                scores = DnsMos.score(audio.array, audio.sampling_rate) if isinstance(audio, Audio) else None
+            except (ValueError, TypeError) as err:  # an array numpy cannot read as samples
+                return f"audio {k}: cannot rate it: {err}"
             if scores is None:
                 return f"audio {k}: nothing to rate (empty, silent or not a waveform)"
             lowest = min(lowest, round(scores.ovrl, 4))

@@ -108,6 +108,9 @@ def test_min_mos_gate_rates_an_unscored_sample_on_its_own_audio(clean_speech: Au
     silent = Audio(np.zeros(16000, np.float32), 16000)
     (out,) = gate.process([Sample(id="silent", audios=(clean_speech, silent))])
     assert out.reason == "mos_missing" and "audio 1: nothing to rate" in out.detail
+    unreadable = Audio(np.array(["not", "samples"], dtype=object), 16000)
+    (out,) = gate.process([Sample(id="hostile", audios=(unreadable,))])
+    assert out.reason == "mos_missing" and "audio 0: cannot rate it" in out.detail
 
 
 def test_min_mos_gate_without_speechmos_drops_with_the_install_hint(monkeypatch: pytest.MonkeyPatch) -> None:
