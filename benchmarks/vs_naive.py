@@ -5,10 +5,10 @@
 The loop: piper `synthesize_wav` -> faster-whisper tiny.en `transcribe(beam_size=1)` -> jiwer -> one parquet,
 one record after the other. datagen: `datagen run` on the manifest as shipped (the loop's work and no more), with
 `mos: true` (DNSMOS on every take, which the loop does not do), and, unless `--no-pack`, with the Whisper backend's
-`pack: true`. Each is a fresh process (imports
-and model loading included, as a user sees it), measured whole: wall time and peak RSS from `wait4`. Runs
-alternate over `--rounds` rounds; medians are printed. Goals on 2 cores: datagen <= 0.5x the loop's wall
-time, peak memory <= 1.2x. On a shared machine the figures are noisy: the load average is printed beside them.
+`pack: true`. Each is a fresh process (imports and model loading included, as a user sees it), measured whole:
+wall time and peak RSS from `wait4`. Runs alternate over `--rounds` rounds; medians are printed. Goals on 2 cores:
+datagen <= 0.5x the loop's wall time, peak memory <= 1.2x. On a shared machine the figures are noisy: the load
+average is printed beside them.
 """
 
 from __future__ import annotations
