@@ -61,7 +61,9 @@ class DnsMos:
                 from speechmos.dnsmos import DNSMOS
 
                 models = Path(importlib.util.find_spec("speechmos").origin).parent / "dnsmos_models"
-                model = DNSMOS(str(models / "sig_bak_ovr.onnx"), str(models / "model_v8.onnx"))
+                # its own __init__ would build two spinning sessions only to have them replaced: set its three fields
+                model = DNSMOS.__new__(DNSMOS)
+                model.primary_model_path = str(models / "sig_bak_ovr.onnx")
                 model.onnx_sess = _session(models / "sig_bak_ovr.onnx")
                 model.p808_onnx_sess = _session(models / "model_v8.onnx")
                 cls._model = model
